@@ -1,0 +1,102 @@
+"""The compiled training engine: what the public ``TwoLayerNet`` calls, and its buffers.
+
+A block of training iterations runs inside one compiled call (``train_steps``), with the
+minibatch indices drawn beforehand in Python from the same random stream the course uses.
+Python regains control only between blocks: at the course's epoch and ``verbose`` points.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import literally, njit
+
+from ._kernels import (
+    N_CHUNKS,
+    _all_finite,
+    _argmax_rows,
+    _forward,
+    _gather_rows,
+    _loss_and_grads,
+    _sgd_step,
+    _softmax_rows,
+)
+
+
+class Workspace:
+    """Scratch buffers for passes over ``n_rows`` rows, allocated once and reused."""
+
+    def __init__(self, n_rows, sizes, dtype):
+        _, H, C = sizes
+        self.n_rows = n_rows
+        self.Z = np.empty((n_rows, H), dtype)
+        self.A = np.empty((n_rows, H), dtype)
+        self.dA = np.empty((n_rows, H), dtype)
+        self.S = np.empty((n_rows, C), dtype)
+        self.dS = np.empty((n_rows, C), dtype)
+        self.row_loss = np.empty(n_rows, dtype)
+        self.partial = np.empty(N_CHUNKS, dtype)
+
+    @property
+    def buffers(self):
+        return (self.Z, self.A, self.dA, self.S, self.dS, self.row_loss, self.partial)
+
+
+def new_grads(sizes, dtype):
+    D, H, C = sizes
+    return (np.empty((D, H), dtype), np.empty(H, dtype), np.empty((H, C), dtype),
+            np.empty(C, dtype))
+
+
+@njit(cache=True)
+def scores(X, W1, b1, W2, b2, activation, ap, work):
+    """The class scores of X, left in ``work``'s S buffer."""
+    literally(activation)
+    Z, A, _, S, _, _, _ = work
+    _forward(X, W1, b1, W2, b2, activation, ap, Z, A, S)
+
+
+@njit(cache=True)
+def predict(X, W1, b1, W2, b2, activation, ap, work, out):
+    literally(activation)
+    Z, A, _, S, _, _, _ = work
+    _forward(X, W1, b1, W2, b2, activation, ap, Z, A, S)
+    _argmax_rows(S, out)
+
+
+@njit(cache=True)
+def predict_proba(X, W1, b1, W2, b2, activation, ap, work, out):
+    literally(activation)
+    Z, A, _, S, _, _, _ = work
+    _forward(X, W1, b1, W2, b2, activation, ap, Z, A, S)
+    _softmax_rows(S, out)
+
+
+@njit(cache=True)
+def loss_and_grads(X, y, W1, b1, W2, b2, reg, activation, ap, work, grads):
+    literally(activation)
+    return _loss_and_grads(X, y, W1, b1, W2, b2, reg, activation, ap, work, grads)
+
+
+@njit(cache=True)
+def train_steps(X, y, batches, W1, b1, W2, b2, learning_rate, reg, activation, ap, Xb, yb,
+                work, grads, losses):
+    """SGD steps on the minibatches ``X[batches[t]]``, t = 0, 1, ...; losses[t] gets each loss.
+
+    Returns the number of steps taken: fewer than ``len(batches)`` when a loss or gradient was
+    not finite, in which case that step's update was not applied.
+    """
+    literally(activation)
+    dW1, db1, dW2, db2 = grads
+    partial = work[6]
+    for t in range(batches.shape[0]):
+        _gather_rows(X, y, batches[t], Xb, yb)
+        loss = _loss_and_grads(Xb, yb, W1, b1, W2, b2, reg, activation, ap, work, grads)
+        losses[t] = loss
+        if not (np.isfinite(loss) and _all_finite(dW1, partial) and _all_finite(db1, partial)
+                and _all_finite(dW2, partial) and _all_finite(db2, partial)):
+            return t
+        _sgd_step(W1, dW1, learning_rate)
+        _sgd_step(b1, db1, learning_rate)
+        _sgd_step(W2, dW2, learning_rate)
+        _sgd_step(b2, db2, learning_rate)
+    return batches.shape[0]

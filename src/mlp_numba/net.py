@@ -1,0 +1,291 @@
+"""The public ``TwoLayerNet``: a drop-in for the CS231n class, on compiled kernels.
+
+This module validates and prepares inputs and keeps the course's bookkeeping (histories,
+epochs, decay, verbose lines); every numerical loop runs in ``_engine``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import _engine as engine
+from . import _validation as v
+from ._activation_spec import param_vector, resolve_activation
+
+# Iterations run per compiled call at most, between the course's epoch and verbose points.
+_MAX_BLOCK = 256
+# Rows scored per compiled call by predict, predict_proba and loss(X): bounds the scratch memory.
+_SCORE_ROWS = 8192
+
+
+class TwoLayerNet:
+    """A two-layer fully connected net with a softmax cross-entropy loss, compiled with Numba.
+
+    input -> affine -> activation -> affine -> softmax, trained by minibatch SGD with L2
+    regularisation ``reg * (sum(W1**2) + sum(W2**2))``. Same API and same numbers as the
+    ``TwoLayerNet`` of CS231n assignment 1; :class:`mlp_numba.reference.TwoLayerNet` is the
+    same maths in plain NumPy.
+
+    Parameters
+    ----------
+    input_size : int
+        Number of features D.
+    hidden_size : int
+        Number of hidden units H.
+    output_size : int
+        Number of classes C (>= 2).
+    std : float, default 1e-4
+        The initial weights are ``std * randn``; the biases start at zero.
+    activation : str, default "relu"
+        One of :data:`mlp_numba.ACTIVATIONS`.
+    activation_params : dict, optional
+        Settable parameters of the activation: ``{"slope": 0.01}`` for ``leaky_relu``,
+        ``{"alpha": 1.0}`` for ``elu``.
+    dtype : float64 (default) or float32
+        The dtype of the params and of every array the net returns; inputs are converted to it.
+    seed : None, int or numpy.random.Generator
+        None (the course's behaviour): the initial weights and the minibatches come from NumPy's
+        global random state, so ``np.random.seed(0)`` reproduces a course net. Otherwise they
+        come from a private Generator and the global state is left alone.
+
+    Attributes
+    ----------
+    params : dict
+        ``W1`` (D, H), ``b1`` (H,), ``W2`` (H, C), ``b2`` (C,). Training updates them in place.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mlp_numba import TwoLayerNet
+    >>> np.random.seed(0)
+    >>> net = TwoLayerNet(4, 10, 3, std=1e-1)
+    >>> np.random.seed(1)
+    >>> X, y = 10 * np.random.randn(5, 4), np.array([0, 1, 2, 2, 1])
+    >>> loss, grads = net.loss(X, y, reg=0.05)
+    >>> round(float(loss), 6)
+    1.303788
+    """
+
+    def __init__(self, input_size, hidden_size, output_size, std=1e-4, *, activation="relu",
+                 activation_params=None, dtype=np.float64, seed=None):
+        self.sizes = v.check_sizes(input_size, hidden_size, output_size)
+        self.input_size, self.hidden_size, self.output_size = self.sizes
+        std = v.check_float("std", std, minimum=0.0)
+        self.dtype = v.check_dtype(dtype)
+        self.activation, self.activation_params = resolve_activation(activation,
+                                                                     activation_params)
+        self._ap = param_vector(self.activation, self.activation_params, self.dtype)
+        self._rng = v.check_seed(seed)
+        self.params = v.init_params(self.sizes, std, self.dtype, self._rng)
+
+    def __repr__(self):
+        extra = "".join(f", {k}={val!r}" for k, val in self.activation_params.items())
+        return (f"TwoLayerNet(input_size={self.input_size}, hidden_size={self.hidden_size}, "
+                f"output_size={self.output_size}, activation={self.activation!r}{extra}, "
+                f"dtype={self.dtype.name})")
+
+    def _params(self):
+        return v.check_params(self.params, self.sizes, self.dtype)
+
+    def _model(self):
+        return (*self._params(), self.activation, self._ap)
+
+    def _by_row_chunks(self, X, kernel, out):
+        """Run a scoring ``kernel`` over X in chunks of rows, writing ``out`` chunk by chunk."""
+        W1, b1, W2, b2, act, ap = self._model()
+        work = engine.Workspace(min(len(X), _SCORE_ROWS), self.sizes, self.dtype)
+        for start in range(0, len(X), _SCORE_ROWS):
+            rows = slice(start, start + _SCORE_ROWS)
+            n = len(X[rows])
+            buffers = tuple(b[:n] for b in work.buffers[:-1]) + (work.partial,)
+            kernel(X[rows], W1, b1, W2, b2, act, ap, buffers, out[rows])
+        return out
+
+    def loss(self, X, y=None, reg=0.0):
+        """Class scores, or the loss and its gradients, on a batch.
+
+        Parameters
+        ----------
+        X : array_like, shape (N, D)
+            The inputs; integer (e.g. uint8) arrays are converted to the net's dtype.
+        y : array_like of int, shape (N,), optional
+            Class labels in [0, C).
+        reg : float, default 0.0
+            L2 regularisation strength.
+
+        Returns
+        -------
+        scores : ndarray, shape (N, C)
+            Without ``y``.
+        loss, grads : scalar, dict
+            With ``y``: the mean softmax cross-entropy plus ``reg * (sum(W1**2) + sum(W2**2))``,
+            and its gradients with the keys of ``params``. All of the net's dtype.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from mlp_numba import TwoLayerNet
+        >>> net = TwoLayerNet(3, 5, 2, seed=0)
+        >>> net.loss(np.eye(3)).shape
+        (3, 2)
+        >>> loss, grads = net.loss(np.eye(3), [0, 1, 1], reg=0.1)
+        >>> sorted(grads), grads["W1"].shape
+        (['W1', 'W2', 'b1', 'b2'], (3, 5))
+        """
+        X = v.check_features("X", X, self.input_size, self.dtype)
+        reg = v.check_float("reg", reg, minimum=0.0)
+        if y is None:
+            return self._by_row_chunks(X, _store_scores, np.empty((len(X), self.output_size),
+                                                                  self.dtype))
+        y = v.check_labels("y", y, len(X), self.output_size)
+        W1, b1, W2, b2, act, ap = self._model()
+        work = engine.Workspace(len(X), self.sizes, self.dtype)
+        grads = engine.new_grads(self.sizes, self.dtype)
+        loss = engine.loss_and_grads(X, y, W1, b1, W2, b2, self.dtype.type(reg), act, ap,
+                                     work.buffers, grads)
+        return self.dtype.type(loss), dict(zip(("W1", "b1", "W2", "b2"), grads, strict=True))
+
+    def predict(self, X):
+        """Predicted class of each row of X: the argmax of its scores, shape (N,).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from mlp_numba import TwoLayerNet
+        >>> TwoLayerNet(3, 5, 2, seed=0).predict(np.eye(3)).shape
+        (3,)
+        """
+        X = v.check_features("X", X, self.input_size, self.dtype)
+        return self._by_row_chunks(X, engine.predict, np.empty(len(X), np.intp))
+
+    def predict_proba(self, X):
+        """Softmax probabilities of the classes for each row of X, shape (N, C).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from mlp_numba import TwoLayerNet
+        >>> p = TwoLayerNet(3, 5, 2, seed=0).predict_proba(np.eye(3))
+        >>> bool(np.allclose(p.sum(axis=1), 1))
+        True
+        """
+        X = v.check_features("X", X, self.input_size, self.dtype)
+        return self._by_row_chunks(X, engine.predict_proba,
+                                   np.empty((len(X), self.output_size), self.dtype))
+
+    def train(self, X, y, X_val, y_val, learning_rate=1e-3, learning_rate_decay=0.95,
+              reg=5e-6, num_iters=100, batch_size=200, verbose=False):
+        """Train with minibatch SGD, exactly as the course's ``train``.
+
+        Each iteration samples ``batch_size`` rows with replacement (``np.random.choice`` on the
+        global random state, or the net's Generator when it was given a seed), takes a plain
+        SGD step on their loss, and records the loss. At ``it % iterations_per_epoch == 0``
+        (it = 0 included) it records the accuracy on that minibatch and on all of X_val, then
+        multiplies the learning rate by ``learning_rate_decay``.
+
+        Parameters
+        ----------
+        X, y : array_like
+            Training data (N, D) and labels (N,).
+        X_val, y_val : array_like
+            Validation data and labels.
+        learning_rate : float, default 1e-3
+        learning_rate_decay : float, default 0.95
+            Applied once per epoch.
+        reg : float, default 5e-6
+        num_iters : int, default 100
+        batch_size : int, default 200
+        verbose : bool, default False
+            Print ``iteration %d / %d: loss %f`` every 100 iterations.
+
+        Returns
+        -------
+        dict
+            ``loss_history`` (one loss per iteration), ``train_acc_history`` and
+            ``val_acc_history`` (one accuracy per epoch).
+
+        Raises
+        ------
+        TrainingDivergedError
+            When an iteration's loss or gradient is not finite; the params keep their values
+            from before it, and the error carries the iteration and the histories so far.
+            (The minibatch indices of the current block were already drawn.)
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from mlp_numba import TwoLayerNet
+        >>> rng = np.random.default_rng(0)
+        >>> X, y = rng.standard_normal((50, 4)), rng.integers(0, 3, 50)
+        >>> net = TwoLayerNet(4, 10, 3, std=1e-1, seed=0)
+        >>> stats = net.train(X, y, X, y, learning_rate=0.1, num_iters=20, batch_size=10)
+        >>> len(stats["loss_history"]), len(stats["val_acc_history"])
+        (20, 4)
+        """
+        X = v.check_features("X", X, self.input_size, self.dtype)
+        y = v.check_labels("y", y, len(X), self.output_size)
+        X_val = v.check_features("X_val", X_val, self.input_size, self.dtype)
+        y_val = v.check_labels("y_val", y_val, len(X_val), self.output_size, "X_val")
+        learning_rate, learning_rate_decay, reg, num_iters, batch_size = v.check_train_args(
+            learning_rate, learning_rate_decay, reg, num_iters, batch_size)
+        W1, b1, W2, b2, act, ap = self._model()
+        dt = self.dtype.type
+
+        num_train = len(X)
+        iterations_per_epoch = max(num_train / batch_size, 1)
+        history = {"loss_history": [], "train_acc_history": [], "val_acc_history": []}
+
+        def is_epoch_end(it):
+            return it % iterations_per_epoch == 0
+
+        def is_report(it):
+            return bool(verbose) and it % 100 == 0
+
+        Xb = np.empty((batch_size, self.input_size), self.dtype)
+        yb = np.empty(batch_size, np.intp)
+        work = engine.Workspace(batch_size, self.sizes, self.dtype)
+        grads = engine.new_grads(self.sizes, self.dtype)
+        losses = np.empty(_MAX_BLOCK, self.dtype)
+        batch_pred = np.empty(batch_size, np.intp)
+        val_pred = np.empty(len(X_val), np.intp)
+
+        it = 0
+        while it < num_iters:
+            # Run up to the next point where the course does something in Python.
+            end = it
+            while (end < num_iters - 1 and end - it + 1 < _MAX_BLOCK
+                   and not (is_epoch_end(end) or is_report(end))):
+                end += 1
+            batches = self._draw_batches(num_train, end - it + 1, batch_size)
+            done = engine.train_steps(X, y, batches, W1, b1, W2, b2, dt(learning_rate),
+                                      dt(reg), act, ap, Xb, yb, work.buffers, grads, losses)
+            history["loss_history"].extend(losses[:done])
+            if done < len(batches):
+                raise v.TrainingDivergedError(it + done, losses[done], history)
+            it = end + 1
+
+            if is_report(end):
+                print(f"iteration {end} / {num_iters}: loss {losses[done - 1]:f}")
+            if is_epoch_end(end):
+                engine.predict(Xb, W1, b1, W2, b2, act, ap, work.buffers, batch_pred)
+                history["train_acc_history"].append((batch_pred == yb).mean())
+                self._by_row_chunks(X_val, engine.predict, val_pred)
+                history["val_acc_history"].append((val_pred == y_val).mean())
+                learning_rate *= learning_rate_decay
+        return history
+
+    def _draw_batches(self, num_train, n_iters, batch_size):
+        """Minibatch indices for n_iters iterations, one row each.
+
+        One draw of shape (n_iters, batch_size) gives the same numbers as n_iters draws of
+        batch_size, for ``np.random.choice`` on the global state as for ``Generator.integers``,
+        so the course's random stream is followed exactly (a test checks it).
+        """
+        if self._rng is None:
+            return np.random.choice(num_train, (n_iters, batch_size))
+        return self._rng.integers(0, num_train, size=(n_iters, batch_size))
+
+
+def _store_scores(X, W1, b1, W2, b2, act, ap, work, out):
+    engine.scores(X, W1, b1, W2, b2, act, ap, work)
+    out[...] = work[3]

@@ -1,0 +1,193 @@
+"""The executable specification: the whole two-layer net in plain, vectorised NumPy.
+
+This module does not touch the compiled engine. Its ``TwoLayerNet`` has the same public API and
+the same numbers as :class:`mlp_numba.TwoLayerNet`; the compiled kernels are tested against it.
+It is written to be obviously correct, not fast.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import erf, expit
+
+from . import _validation as v
+from ._activation_spec import SELU_ALPHA, SELU_SCALE, resolve_activation
+
+_SQRT_2 = np.sqrt(2.0)
+_SQRT_2_OVER_PI = np.sqrt(2.0 / np.pi)
+_INV_SQRT_2PI = 1.0 / np.sqrt(2.0 * np.pi)
+
+
+def _gelu_tanh_inner(z):
+    return _SQRT_2_OVER_PI * (z + 0.044715 * z**3)
+
+
+def _gelu_tanh_grad(z, a):
+    t = np.tanh(_gelu_tanh_inner(z))
+    return 0.5 * (1 + t) + 0.5 * z * (1 - t * t) * _SQRT_2_OVER_PI * (1 + 3 * 0.044715 * z * z)
+
+
+# name -> (forward(z, **params), derivative(z, a, **params)) where a = forward(z).
+# exp(minimum(z, 0)) keeps the branch np.where does not select from overflowing.
+REFERENCE_ACTIVATIONS = {
+    "relu": (lambda z: np.maximum(z, 0), lambda z, a: (z > 0).astype(z.dtype)),
+    "leaky_relu": (
+        lambda z, slope: np.where(z > 0, z, slope * z),
+        lambda z, a, slope: np.where(z > 0, 1, slope).astype(z.dtype),
+    ),
+    "elu": (
+        lambda z, alpha: np.where(z > 0, z, alpha * np.expm1(np.minimum(z, 0))),
+        lambda z, a, alpha: np.where(z > 0, 1, alpha * np.exp(np.minimum(z, 0))).astype(z.dtype),
+    ),
+    "selu": (
+        lambda z: SELU_SCALE * np.where(z > 0, z, SELU_ALPHA * np.expm1(np.minimum(z, 0))),
+        lambda z, a: SELU_SCALE * np.where(z > 0, 1, SELU_ALPHA * np.exp(np.minimum(z, 0))),
+    ),
+    "swish": (
+        lambda z: z * expit(z),
+        lambda z, a: expit(z) * (1 + z * (1 - expit(z))),
+    ),
+    "gelu": (
+        lambda z: 0.5 * z * (1 + erf(z / _SQRT_2)),
+        lambda z, a: 0.5 * (1 + erf(z / _SQRT_2)) + z * _INV_SQRT_2PI * np.exp(-0.5 * z * z),
+    ),
+    "gelu_tanh": (lambda z: 0.5 * z * (1 + np.tanh(_gelu_tanh_inner(z))), _gelu_tanh_grad),
+    "softplus": (lambda z: np.logaddexp(0, z), lambda z, a: expit(z)),
+    "sigmoid": (lambda z: expit(z), lambda z, a: a * (1 - a)),
+    "tanh": (np.tanh, lambda z, a: 1 - a * a),
+    "identity": (lambda z: z.copy(), lambda z, a: np.ones_like(z)),
+}
+
+
+class TwoLayerNet:
+    """A two-layer fully connected net, exactly as CS231n assignment 1 defines it, in NumPy.
+
+    input -> affine -> activation -> affine -> softmax cross-entropy, with L2 ``reg`` on the
+    weights: ``loss = mean(-log softmax(scores)[y]) + reg * (sum(W1**2) + sum(W2**2))``.
+
+    Parameters
+    ----------
+    input_size, hidden_size, output_size : int
+        D, H and C.
+    std : float
+        Scale of the initial weights, drawn as ``std * randn``.
+    activation : str
+        One of :data:`mlp_numba.ACTIVATIONS`.
+    activation_params : dict, optional
+        Settable parameters of the activation, e.g. ``{"slope": 0.2}`` for ``leaky_relu``.
+    dtype : float64 or float32
+        Every array the net computes with and returns has this dtype.
+    seed : None, int or numpy.random.Generator
+        None draws the initial weights and the minibatches from NumPy's global random state,
+        as the course does; otherwise from a private Generator.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mlp_numba.reference import TwoLayerNet
+    >>> net = TwoLayerNet(4, 10, 3, std=1e-1, seed=0)
+    >>> net.loss(np.ones((2, 4)), np.array([0, 2]))[0] > 0
+    True
+    """
+
+    def __init__(self, input_size, hidden_size, output_size, std=1e-4, *, activation="relu",
+                 activation_params=None, dtype=np.float64, seed=None):
+        self.sizes = v.check_sizes(input_size, hidden_size, output_size)
+        std = v.check_float("std", std, minimum=0.0)
+        self.dtype = v.check_dtype(dtype)
+        self.activation, self.activation_params = resolve_activation(activation,
+                                                                     activation_params)
+        self._rng = v.check_seed(seed)
+        self.params = v.init_params(self.sizes, std, self.dtype, self._rng)
+
+    def _act(self, z):
+        forward, derivative = REFERENCE_ACTIVATIONS[self.activation]
+        a = forward(z, **self.activation_params)
+        return a, lambda: derivative(z, a, **self.activation_params).astype(z.dtype)
+
+    def loss(self, X, y=None, reg=0.0):
+        """Scores (N, C) without ``y``; with ``y``, ``(loss, grads)``."""
+        X = v.check_features("X", X, self.sizes[0], self.dtype)
+        reg = v.check_float("reg", reg, minimum=0.0)
+        if y is not None:
+            y = v.check_labels("y", y, X.shape[0], self.sizes[2])
+        W1, b1, W2, b2 = v.check_params(self.params, self.sizes, self.dtype)
+        N = X.shape[0]
+
+        z1 = X @ W1 + b1
+        a1, act_grad = self._act(z1)
+        scores = a1 @ W2 + b2
+        if y is None:
+            return scores
+
+        # Log-softmax through the row maximum: no overflow for large scores.
+        shifted = scores - scores.max(axis=1, keepdims=True)
+        log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+        data_loss = -log_probs[np.arange(N), y].sum() / N
+        loss = data_loss + reg * (np.sum(W1 * W1) + np.sum(W2 * W2))
+
+        dscores = np.exp(log_probs)
+        dscores[np.arange(N), y] -= 1
+        dscores /= N
+        dz1 = (dscores @ W2.T) * act_grad()
+        grads = {
+            "W1": X.T @ dz1 + 2 * reg * W1,
+            "b1": dz1.sum(axis=0),
+            "W2": a1.T @ dscores + 2 * reg * W2,
+            "b2": dscores.sum(axis=0),
+        }
+        return self.dtype.type(loss), grads
+
+    def train(self, X, y, X_val, y_val, learning_rate=1e-3, learning_rate_decay=0.95,
+              reg=5e-6, num_iters=100, batch_size=200, verbose=False):
+        """Minibatch SGD, the course's loop: see :meth:`mlp_numba.TwoLayerNet.train`."""
+        X = v.check_features("X", X, self.sizes[0], self.dtype)
+        y = v.check_labels("y", y, X.shape[0], self.sizes[2])
+        X_val = v.check_features("X_val", X_val, self.sizes[0], self.dtype)
+        y_val = v.check_labels("y_val", y_val, X_val.shape[0], self.sizes[2], "X_val")
+        learning_rate, learning_rate_decay, reg, num_iters, batch_size = v.check_train_args(
+            learning_rate, learning_rate_decay, reg, num_iters, batch_size)
+        num_train = X.shape[0]
+        iterations_per_epoch = max(num_train / batch_size, 1)
+
+        loss_history, train_acc_history, val_acc_history = [], [], []
+        for it in range(num_iters):
+            if self._rng is None:
+                idx = np.random.choice(num_train, batch_size)
+            else:
+                idx = self._rng.integers(0, num_train, size=batch_size)
+            X_batch, y_batch = X[idx], y[idx]
+
+            loss, grads = self.loss(X_batch, y=y_batch, reg=reg)
+            if not (np.isfinite(loss) and all(np.isfinite(g).all() for g in grads.values())):
+                raise v.TrainingDivergedError(it, loss, {
+                    "loss_history": loss_history,
+                    "train_acc_history": train_acc_history,
+                    "val_acc_history": val_acc_history,
+                })
+            loss_history.append(loss)
+            for name in ("W1", "b1", "W2", "b2"):
+                self.params[name] -= self.dtype.type(learning_rate) * grads[name]
+
+            if verbose and it % 100 == 0:
+                print(f"iteration {it} / {num_iters}: loss {loss:f}")
+            if it % iterations_per_epoch == 0:
+                train_acc_history.append((self.predict(X_batch) == y_batch).mean())
+                val_acc_history.append((self.predict(X_val) == y_val).mean())
+                learning_rate *= learning_rate_decay
+
+        return {
+            "loss_history": loss_history,
+            "train_acc_history": train_acc_history,
+            "val_acc_history": val_acc_history,
+        }
+
+    def predict(self, X):
+        """Class index of the highest score for each row of X, shape (N,)."""
+        return np.argmax(self.loss(X), axis=1)
+
+    def predict_proba(self, X):
+        """Softmax probabilities of the classes, shape (N, C), rows summing to 1."""
+        scores = self.loss(X)
+        e = np.exp(scores - scores.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
