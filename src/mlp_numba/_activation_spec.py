@@ -54,17 +54,16 @@ def resolve_activation(activation, activation_params=None):
     defaults = SPECS[name][0]
     given = {} if activation_params is None else activation_params
     if not isinstance(given, dict):
-        raise TypeError(
-            f"activation_params must be a dict, got {type(activation_params).__name__}"
-        )
+        raise TypeError(f"activation_params must be a dict, got {type(activation_params).__name__}")
     unknown = sorted(set(given) - set(defaults))
     if unknown:
         allowed = ", ".join(defaults) if defaults else "none"
         raise ValueError(
             f"activation_params has {unknown} which {name!r} does not take (it takes: {allowed})"
         )
-    values = {k: check_float(f"activation_params[{k!r}]", given.get(k, v)) for k, v in
-              defaults.items()}
+    values = {
+        k: check_float(f"activation_params[{k!r}]", given.get(k, v)) for k, v in defaults.items()
+    }
     if name == "elu" and values["alpha"] <= 0:
         raise ValueError(f"activation_params['alpha'] must be > 0, got {values['alpha']}")
     return name, values

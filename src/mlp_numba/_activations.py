@@ -22,7 +22,7 @@ from numba.extending import overload
 from ._activation_spec import SELU_ALPHA, SELU_SCALE
 from ._numba_utils import cast
 
-_jit = njit(cache=True, inline="always")
+_jit = njit(inline="always")
 
 
 @_jit

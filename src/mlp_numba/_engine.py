@@ -8,7 +8,7 @@ Python regains control only between blocks: at the course's epoch and ``verbose`
 from __future__ import annotations
 
 import numpy as np
-from numba import literally, njit
+from numba import literally
 
 from ._kernels import (
     N_CHUNKS,
@@ -20,6 +20,7 @@ from ._kernels import (
     _sgd_step,
     _softmax_rows,
 )
+from ._numba_utils import cached_njit
 
 
 class Workspace:
@@ -43,11 +44,15 @@ class Workspace:
 
 def new_grads(sizes, dtype):
     D, H, C = sizes
-    return (np.empty((D, H), dtype), np.empty(H, dtype), np.empty((H, C), dtype),
-            np.empty(C, dtype))
+    return (
+        np.empty((D, H), dtype),
+        np.empty(H, dtype),
+        np.empty((H, C), dtype),
+        np.empty(C, dtype),
+    )
 
 
-@njit(cache=True)
+@cached_njit
 def scores(X, W1, b1, W2, b2, activation, ap, work):
     """The class scores of X, left in ``work``'s S buffer."""
     literally(activation)
@@ -55,7 +60,7 @@ def scores(X, W1, b1, W2, b2, activation, ap, work):
     _forward(X, W1, b1, W2, b2, activation, ap, Z, A, S)
 
 
-@njit(cache=True)
+@cached_njit
 def predict(X, W1, b1, W2, b2, activation, ap, work, out):
     literally(activation)
     Z, A, _, S, _, _, _ = work
@@ -63,7 +68,7 @@ def predict(X, W1, b1, W2, b2, activation, ap, work, out):
     _argmax_rows(S, out)
 
 
-@njit(cache=True)
+@cached_njit
 def predict_proba(X, W1, b1, W2, b2, activation, ap, work, out):
     literally(activation)
     Z, A, _, S, _, _, _ = work
@@ -71,15 +76,16 @@ def predict_proba(X, W1, b1, W2, b2, activation, ap, work, out):
     _softmax_rows(S, out)
 
 
-@njit(cache=True)
+@cached_njit
 def loss_and_grads(X, y, W1, b1, W2, b2, reg, activation, ap, work, grads):
     literally(activation)
     return _loss_and_grads(X, y, W1, b1, W2, b2, reg, activation, ap, work, grads)
 
 
-@njit(cache=True)
-def train_steps(X, y, batches, W1, b1, W2, b2, learning_rate, reg, activation, ap, Xb, yb,
-                work, grads, losses):
+@cached_njit
+def train_steps(
+    X, y, batches, W1, b1, W2, b2, learning_rate, reg, activation, ap, Xb, yb, work, grads, losses
+):
     """SGD steps on the minibatches ``X[batches[t]]``, t = 0, 1, ...; losses[t] gets each loss.
 
     Returns the number of steps taken: fewer than ``len(batches)`` when a loss or gradient was
@@ -92,8 +98,13 @@ def train_steps(X, y, batches, W1, b1, W2, b2, learning_rate, reg, activation, a
         _gather_rows(X, y, batches[t], Xb, yb)
         loss = _loss_and_grads(Xb, yb, W1, b1, W2, b2, reg, activation, ap, work, grads)
         losses[t] = loss
-        if not (np.isfinite(loss) and _all_finite(dW1, partial) and _all_finite(db1, partial)
-                and _all_finite(dW2, partial) and _all_finite(db2, partial)):
+        if not (
+            np.isfinite(loss)
+            and _all_finite(dW1, partial)
+            and _all_finite(db1, partial)
+            and _all_finite(dW2, partial)
+            and _all_finite(db2, partial)
+        ):
             return t
         _sgd_step(W1, dW1, learning_rate)
         _sgd_step(b1, db1, learning_rate)

@@ -21,7 +21,7 @@ from ._numba_utils import cast
 N_CHUNKS = 64
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True)
 def _gather_rows(X, y, idx, Xb, yb):
     """Xb[i] = X[idx[i]], yb[i] = y[idx[i]]: the minibatch."""
     for i in prange(idx.shape[0]):
@@ -30,7 +30,7 @@ def _gather_rows(X, y, idx, Xb, yb):
         yb[i] = y[r]
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True)
 def _bias_activation(Z, b, activation, ap, A):
     """Z += b (in place, kept for the backward pass); A = activation(Z)."""
     for i in prange(Z.shape[0]):
@@ -40,14 +40,14 @@ def _bias_activation(Z, b, activation, ap, A):
             A[i, j] = activate(activation, z, ap)
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True)
 def _add_bias(S, b):
     for i in prange(S.shape[0]):
         for j in range(S.shape[1]):
             S[i, j] += b[j]
 
 
-@njit(cache=True)
+@njit
 def _forward(X, W1, b1, W2, b2, activation, ap, Z, A, S):
     """Z = X@W1 + b1, A = activation(Z), S = A@W2 + b2 (the class scores)."""
     np.dot(X, W1, Z)
@@ -56,7 +56,7 @@ def _forward(X, W1, b1, W2, b2, activation, ap, Z, A, S):
     _add_bias(S, b2)
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True)
 def _softmax_cross_entropy(S, y, dS, row_loss, partial):
     """Mean softmax cross-entropy of the scores S, and its gradient dS = (softmax(S) - Y) / N.
 
@@ -82,7 +82,7 @@ def _softmax_cross_entropy(S, y, dS, row_loss, partial):
     return _chunked_sum(row_loss, False, partial) / n
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True)
 def _chunked_sum(a, squares, partial):
     """Sum of a (of its squares if ``squares``) over a fixed number of chunks: the same bits
     for any thread count. ``partial`` holds N_CHUNKS values."""
@@ -101,7 +101,7 @@ def _chunked_sum(a, squares, partial):
     return total
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True)
 def _activation_backward(dA, Z, A, activation, ap):
     """dA *= activation'(Z), in place: dA becomes the gradient at the pre-activation."""
     for i in prange(dA.shape[0]):
@@ -109,7 +109,7 @@ def _activation_backward(dA, Z, A, activation, ap):
             dA[i, j] *= activate_grad(activation, Z[i, j], A[i, j], ap)
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True)
 def _column_sums(M, out):
     """out[j] = sum_i M[i, j], each column summed serially (deterministic)."""
     for j in prange(M.shape[1]):
@@ -119,7 +119,7 @@ def _column_sums(M, out):
         out[j] = s
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True)
 def _add_weight_decay(dW, W, reg):
     """dW += 2 * reg * W, the gradient of reg * sum(W**2)."""
     two_reg = cast(W, 2) * reg
@@ -128,7 +128,7 @@ def _add_weight_decay(dW, W, reg):
             dW[i, j] += two_reg * W[i, j]
 
 
-@njit(cache=True)
+@njit
 def _loss_and_grads(X, y, W1, b1, W2, b2, reg, activation, ap, work, grads):
     """Loss of the batch (X, y); its gradients are written into ``grads = (dW1, db1, dW2, db2)``.
 
@@ -152,7 +152,7 @@ def _loss_and_grads(X, y, W1, b1, W2, b2, reg, activation, ap, work, grads):
     return data_loss + reg_loss
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True)
 def _argmax_rows(S, out):
     for i in prange(S.shape[0]):
         best = 0
@@ -162,7 +162,7 @@ def _argmax_rows(S, out):
         out[i] = best
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True)
 def _softmax_rows(S, P):
     for i in prange(S.shape[0]):
         m = S[i, 0]
@@ -176,7 +176,7 @@ def _softmax_rows(S, P):
             P[i, j] = P[i, j] / total
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True)
 def _all_finite(a, partial):
     """True when no element of ``a`` is NaN or inf (x - x is 0 only for finite x)."""
     flat = a.reshape(a.size)
@@ -191,7 +191,7 @@ def _all_finite(a, partial):
     return np.isfinite(partial.sum())
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True)
 def _sgd_step(W, dW, learning_rate):
     """W -= learning_rate * dW, the course's plain SGD update."""
     w = W.reshape(W.size)

@@ -1,8 +1,45 @@
-"""Small compile-time helpers for the kernels."""
+"""Compile-time helpers for the kernels, and the rules of their on-disk cache.
 
-from numba import types
+Caching rules (each one fixes a crash or a stale result seen here with Numba 0.68):
+
+1. Only the engine's entry points are cached (:func:`cached_njit`); the kernels they call are
+   not. A cached function whose callee was itself loaded from the cache, compiled by another
+   process, is saved in a state that segfaults when a third process loads it (cf. numba issue
+   #4807). With uncached kernels every cached library is compiled in one process.
+2. An entry point's cache entry is stamped with the source of every module its code comes
+   from, not only its own file, so editing a kernel invalidates the entry points that inline it.
+3. Numba's function-id counter starts at a random value in each process (below).
+"""
+
+import hashlib
+import itertools
+import pathlib
+import secrets
+
+import numba
+from numba import njit, types
+from numba.core import bytecode
+from numba.core.caching import CompileResultCacheImpl, FunctionCache
 from numba.extending import overload
 from numba.np.numpy_support import as_dtype
+
+
+def _make_symbol_names_process_unique():
+    """Start Numba's function-id counter at a random point in this process.
+
+    Numba names a parallel loop's kernel after an object address and this counter only, not
+    after the function it belongs to. Cached libraries compiled by different processes can
+    therefore define different kernels under one symbol name, and a process that loads both
+    would call the wrong one. Ids only need to be unique within a process, so a random start
+    keeps Numba's guarantees and makes names from different processes differ.
+    """
+    if not getattr(bytecode.FunctionIdentity, "_mlp_numba_random_ids", False):
+        start = secrets.randbits(48)
+        bytecode.FunctionIdentity._unique_ids = itertools.count(start)
+        bytecode.FunctionIdentity._mlp_numba_random_ids = True
+
+
+_make_symbol_names_process_unique()
 
 
 def cast(like, value):
@@ -18,3 +55,51 @@ def _cast_overload(like, value):
     dtype = like.dtype if isinstance(like, types.Array) else like
     target = as_dtype(dtype).type
     return lambda like, value: target(value)
+
+
+# The modules whose code ends up inside a cached entry point.
+_COMPILED_SOURCES = (
+    "_activation_spec.py",
+    "_activations.py",
+    "_engine.py",
+    "_kernels.py",
+    "_numba_utils.py",
+)
+
+
+def _sources_stamp():
+    here = pathlib.Path(__file__).parent
+    digest = hashlib.sha256(numba.__version__.encode())
+    for name in _COMPILED_SOURCES:
+        digest.update((here / name).read_bytes())
+    return digest.hexdigest()
+
+
+_SOURCES_STAMP = _sources_stamp()
+
+
+def _stamped(locator_class):
+    class Stamped(locator_class):
+        def get_source_stamp(self):
+            return (super().get_source_stamp(), _SOURCES_STAMP)
+
+    Stamped.__name__ = f"Stamped{locator_class.__name__}"
+    return Stamped
+
+
+class _StampedCacheImpl(CompileResultCacheImpl):
+    _locator_classes = tuple(_stamped(c) for c in CompileResultCacheImpl._locator_classes)
+
+
+class _StampedFunctionCache(FunctionCache):
+    _impl_class = _StampedCacheImpl
+
+
+def cached_njit(func):
+    """``@njit`` with an on-disk cache stamped by all of the compiled modules' sources.
+
+    For the engine's entry points only: see the module's caching rules.
+    """
+    dispatcher = njit(func)
+    dispatcher._cache = _StampedFunctionCache(dispatcher.py_func)
+    return dispatcher

@@ -78,7 +78,8 @@ def check_features(name, X, n_features, dtype):
     if X.dtype.kind == "f" and not np.isfinite(X).all():
         bad = int(np.size(X) - np.count_nonzero(np.isfinite(X)))
         raise ValueError(f"{name} contains {bad} non-finite value(s) (NaN or inf)")
-    X = np.ascontiguousarray(X, dtype=dtype)
+    with np.errstate(over="ignore"):  # reported just below, with the argument's name
+        X = np.ascontiguousarray(X, dtype=dtype)
     if not np.isfinite(X).all():
         # Finite float64 values can overflow to inf when cast to float32.
         raise ValueError(f"{name} has values too large for {dtype} (they overflow to inf)")
@@ -93,9 +94,7 @@ def check_labels(name, y, n_samples, n_classes, samples_name="X"):
     if y.ndim != 1:
         raise ValueError(f"{name} must be 1-D, got shape {y.shape}")
     if y.shape[0] != n_samples:
-        raise ValueError(
-            f"{name} has {y.shape[0]} labels but {samples_name} has {n_samples} rows"
-        )
+        raise ValueError(f"{name} has {y.shape[0]} labels but {samples_name} has {n_samples} rows")
     if y.size and (y.min() < 0 or y.max() >= n_classes):
         raise ValueError(
             f"{name} must hold labels in [0, {n_classes - 1}] (output_size={n_classes}), "

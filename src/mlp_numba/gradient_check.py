@@ -36,8 +36,9 @@ def eval_numerical_gradient(f, x, verbose=True, h=1e-5):
     True
     """
     if not isinstance(x, np.ndarray):
-        raise TypeError(f"x must be a numpy array (it is perturbed in place), got "
-                        f"{type(x).__name__}")
+        raise TypeError(
+            f"x must be a numpy array (it is perturbed in place), got {type(x).__name__}"
+        )
     grad = np.zeros_like(x)
     it = np.nditer(x, flags=["multi_index"], op_flags=["readwrite"])
     while not it.finished:

@@ -66,23 +66,34 @@ class TwoLayerNet:
     1.303788
     """
 
-    def __init__(self, input_size, hidden_size, output_size, std=1e-4, *, activation="relu",
-                 activation_params=None, dtype=np.float64, seed=None):
+    def __init__(
+        self,
+        input_size,
+        hidden_size,
+        output_size,
+        std=1e-4,
+        *,
+        activation="relu",
+        activation_params=None,
+        dtype=np.float64,
+        seed=None,
+    ):
         self.sizes = v.check_sizes(input_size, hidden_size, output_size)
         self.input_size, self.hidden_size, self.output_size = self.sizes
         std = v.check_float("std", std, minimum=0.0)
         self.dtype = v.check_dtype(dtype)
-        self.activation, self.activation_params = resolve_activation(activation,
-                                                                     activation_params)
+        self.activation, self.activation_params = resolve_activation(activation, activation_params)
         self._ap = param_vector(self.activation, self.activation_params, self.dtype)
         self._rng = v.check_seed(seed)
         self.params = v.init_params(self.sizes, std, self.dtype, self._rng)
 
     def __repr__(self):
         extra = "".join(f", {k}={val!r}" for k, val in self.activation_params.items())
-        return (f"TwoLayerNet(input_size={self.input_size}, hidden_size={self.hidden_size}, "
-                f"output_size={self.output_size}, activation={self.activation!r}{extra}, "
-                f"dtype={self.dtype.name})")
+        return (
+            f"TwoLayerNet(input_size={self.input_size}, hidden_size={self.hidden_size}, "
+            f"output_size={self.output_size}, activation={self.activation!r}{extra}, "
+            f"dtype={self.dtype.name})"
+        )
 
     def _params(self):
         return v.check_params(self.params, self.sizes, self.dtype)
@@ -97,7 +108,7 @@ class TwoLayerNet:
         for start in range(0, len(X), _SCORE_ROWS):
             rows = slice(start, start + _SCORE_ROWS)
             n = len(X[rows])
-            buffers = tuple(b[:n] for b in work.buffers[:-1]) + (work.partial,)
+            buffers = (*(b[:n] for b in work.buffers[:-1]), work.partial)
             kernel(X[rows], W1, b1, W2, b2, act, ap, buffers, out[rows])
         return out
 
@@ -135,14 +146,16 @@ class TwoLayerNet:
         X = v.check_features("X", X, self.input_size, self.dtype)
         reg = v.check_float("reg", reg, minimum=0.0)
         if y is None:
-            return self._by_row_chunks(X, _store_scores, np.empty((len(X), self.output_size),
-                                                                  self.dtype))
+            return self._by_row_chunks(
+                X, _store_scores, np.empty((len(X), self.output_size), self.dtype)
+            )
         y = v.check_labels("y", y, len(X), self.output_size)
         W1, b1, W2, b2, act, ap = self._model()
         work = engine.Workspace(len(X), self.sizes, self.dtype)
         grads = engine.new_grads(self.sizes, self.dtype)
-        loss = engine.loss_and_grads(X, y, W1, b1, W2, b2, self.dtype.type(reg), act, ap,
-                                     work.buffers, grads)
+        loss = engine.loss_and_grads(
+            X, y, W1, b1, W2, b2, self.dtype.type(reg), act, ap, work.buffers, grads
+        )
         return self.dtype.type(loss), dict(zip(("W1", "b1", "W2", "b2"), grads, strict=True))
 
     def predict(self, X):
@@ -170,11 +183,23 @@ class TwoLayerNet:
         True
         """
         X = v.check_features("X", X, self.input_size, self.dtype)
-        return self._by_row_chunks(X, engine.predict_proba,
-                                   np.empty((len(X), self.output_size), self.dtype))
+        return self._by_row_chunks(
+            X, engine.predict_proba, np.empty((len(X), self.output_size), self.dtype)
+        )
 
-    def train(self, X, y, X_val, y_val, learning_rate=1e-3, learning_rate_decay=0.95,
-              reg=5e-6, num_iters=100, batch_size=200, verbose=False):
+    def train(
+        self,
+        X,
+        y,
+        X_val,
+        y_val,
+        learning_rate=1e-3,
+        learning_rate_decay=0.95,
+        reg=5e-6,
+        num_iters=100,
+        batch_size=200,
+        verbose=False,
+    ):
         """Train with minibatch SGD, exactly as the course's ``train``.
 
         Each iteration samples ``batch_size`` rows with replacement (``np.random.choice`` on the
@@ -227,7 +252,8 @@ class TwoLayerNet:
         X_val = v.check_features("X_val", X_val, self.input_size, self.dtype)
         y_val = v.check_labels("y_val", y_val, len(X_val), self.output_size, "X_val")
         learning_rate, learning_rate_decay, reg, num_iters, batch_size = v.check_train_args(
-            learning_rate, learning_rate_decay, reg, num_iters, batch_size)
+            learning_rate, learning_rate_decay, reg, num_iters, batch_size
+        )
         W1, b1, W2, b2, act, ap = self._model()
         dt = self.dtype.type
 
@@ -253,12 +279,31 @@ class TwoLayerNet:
         while it < num_iters:
             # Run up to the next point where the course does something in Python.
             end = it
-            while (end < num_iters - 1 and end - it + 1 < _MAX_BLOCK
-                   and not (is_epoch_end(end) or is_report(end))):
+            while (
+                end < num_iters - 1
+                and end - it + 1 < _MAX_BLOCK
+                and not (is_epoch_end(end) or is_report(end))
+            ):
                 end += 1
             batches = self._draw_batches(num_train, end - it + 1, batch_size)
-            done = engine.train_steps(X, y, batches, W1, b1, W2, b2, dt(learning_rate),
-                                      dt(reg), act, ap, Xb, yb, work.buffers, grads, losses)
+            done = engine.train_steps(
+                X,
+                y,
+                batches,
+                W1,
+                b1,
+                W2,
+                b2,
+                dt(learning_rate),
+                dt(reg),
+                act,
+                ap,
+                Xb,
+                yb,
+                work.buffers,
+                grads,
+                losses,
+            )
             history["loss_history"].extend(losses[:done])
             if done < len(batches):
                 raise v.TrainingDivergedError(it + done, losses[done], history)

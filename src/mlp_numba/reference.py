@@ -7,15 +7,18 @@ It is written to be obviously correct, not fast.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from scipy.special import erf, expit
 
 from . import _validation as v
 from ._activation_spec import SELU_ALPHA, SELU_SCALE, resolve_activation
 
-_SQRT_2 = np.sqrt(2.0)
-_SQRT_2_OVER_PI = np.sqrt(2.0 / np.pi)
-_INV_SQRT_2PI = 1.0 / np.sqrt(2.0 * np.pi)
+# Python floats, not NumPy scalars: they must not promote float32 arrays to float64.
+_SQRT_2 = math.sqrt(2.0)
+_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
 
 def _gelu_tanh_inner(z):
@@ -90,13 +93,22 @@ class TwoLayerNet:
     True
     """
 
-    def __init__(self, input_size, hidden_size, output_size, std=1e-4, *, activation="relu",
-                 activation_params=None, dtype=np.float64, seed=None):
+    def __init__(
+        self,
+        input_size,
+        hidden_size,
+        output_size,
+        std=1e-4,
+        *,
+        activation="relu",
+        activation_params=None,
+        dtype=np.float64,
+        seed=None,
+    ):
         self.sizes = v.check_sizes(input_size, hidden_size, output_size)
         std = v.check_float("std", std, minimum=0.0)
         self.dtype = v.check_dtype(dtype)
-        self.activation, self.activation_params = resolve_activation(activation,
-                                                                     activation_params)
+        self.activation, self.activation_params = resolve_activation(activation, activation_params)
         self._rng = v.check_seed(seed)
         self.params = v.init_params(self.sizes, std, self.dtype, self._rng)
 
@@ -138,15 +150,27 @@ class TwoLayerNet:
         }
         return self.dtype.type(loss), grads
 
-    def train(self, X, y, X_val, y_val, learning_rate=1e-3, learning_rate_decay=0.95,
-              reg=5e-6, num_iters=100, batch_size=200, verbose=False):
+    def train(
+        self,
+        X,
+        y,
+        X_val,
+        y_val,
+        learning_rate=1e-3,
+        learning_rate_decay=0.95,
+        reg=5e-6,
+        num_iters=100,
+        batch_size=200,
+        verbose=False,
+    ):
         """Minibatch SGD, the course's loop: see :meth:`mlp_numba.TwoLayerNet.train`."""
         X = v.check_features("X", X, self.sizes[0], self.dtype)
         y = v.check_labels("y", y, X.shape[0], self.sizes[2])
         X_val = v.check_features("X_val", X_val, self.sizes[0], self.dtype)
         y_val = v.check_labels("y_val", y_val, X_val.shape[0], self.sizes[2], "X_val")
         learning_rate, learning_rate_decay, reg, num_iters, batch_size = v.check_train_args(
-            learning_rate, learning_rate_decay, reg, num_iters, batch_size)
+            learning_rate, learning_rate_decay, reg, num_iters, batch_size
+        )
         num_train = X.shape[0]
         iterations_per_epoch = max(num_train / batch_size, 1)
 
@@ -160,11 +184,15 @@ class TwoLayerNet:
 
             loss, grads = self.loss(X_batch, y=y_batch, reg=reg)
             if not (np.isfinite(loss) and all(np.isfinite(g).all() for g in grads.values())):
-                raise v.TrainingDivergedError(it, loss, {
-                    "loss_history": loss_history,
-                    "train_acc_history": train_acc_history,
-                    "val_acc_history": val_acc_history,
-                })
+                raise v.TrainingDivergedError(
+                    it,
+                    loss,
+                    {
+                        "loss_history": loss_history,
+                        "train_acc_history": train_acc_history,
+                        "val_acc_history": val_acc_history,
+                    },
+                )
             loss_history.append(loss)
             for name in ("W1", "b1", "W2", "b2"):
                 self.params[name] -= self.dtype.type(learning_rate) * grads[name]

@@ -1,0 +1,28 @@
+import numpy as np
+import pytest
+
+from mlp_numba import ACTIVATIONS
+from mlp_numba._activation_spec import SPECS
+from mlp_numba.gradient_check import rel_error
+
+#: Canonical activation names (aliases are tested separately).
+CANONICAL = tuple(SPECS)
+DTYPES = (np.float64, np.float32)
+#: Largest rel_error allowed between compiled and reference results, per dtype.
+TOL = {np.float64: 1e-10, np.float32: 1e-4}
+
+assert set(CANONICAL) <= set(ACTIVATIONS)
+
+
+def assert_rel(ref, comp, tol, what=""):
+    err = rel_error(ref, comp)
+    assert err <= tol, f"{what}: rel_error {err:.3e} > {tol:.0e}"
+
+
+@pytest.fixture
+def toy():
+    """The course notebook's toy data: seed 1, X = 10 * randn(5, 4), y = [0, 1, 2, 2, 1]."""
+    np.random.seed(1)
+    X = 10 * np.random.randn(5, 4)
+    y = np.array([0, 1, 2, 2, 1])
+    return X, y

@@ -1,0 +1,48 @@
+"""The on-disk cache of compiled code: reused by later processes, and never a crash."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+TRAIN = """
+import numpy as np
+from mlp_numba import TwoLayerNet
+rng = np.random.default_rng(0)
+X, y = rng.standard_normal((80, 5)), rng.integers(0, 3, 80)
+net = TwoLayerNet(5, 7, 3, std=0.1, seed=42)
+print(repr(net.train(X, y, X, y, learning_rate=0.1, num_iters=30, batch_size=16)
+           ["loss_history"][-1]))
+"""
+
+SCORES = """
+import numpy as np
+from mlp_numba import TwoLayerNet
+from mlp_numba import _engine
+net = TwoLayerNet(4, 5, 3, std=0.1, seed=1)
+print(repr(net.loss(np.linspace(-1, 1, 24).reshape(6, 4))[0, 0]),
+      sum(_engine.scores.stats.cache_hits.values()))
+"""
+
+
+def run(code, cache_dir):
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(cache_dir))
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600
+    )
+    assert out.returncode == 0, f"exit {out.returncode}: {out.stderr[-2000:]}"
+    return out.stdout.split()
+
+
+@pytest.mark.slow
+def test_cached_entry_points_load_in_a_new_process(tmp_path):
+    # Regression: when the kernels were cached too, a process that compiled `scores` while
+    # loading its kernels from a cache written by another process saved an entry that
+    # segfaulted in the next process that loaded it.
+    (train_loss,) = run(TRAIN, tmp_path)
+    first, hits_first = run(SCORES, tmp_path)
+    second, hits_second = run(SCORES, tmp_path)
+    assert hits_first == "0" and hits_second == "1"
+    assert first == second
+    assert run(TRAIN, tmp_path) == [train_loss]
