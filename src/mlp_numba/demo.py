@@ -28,7 +28,7 @@ def load_digits_split(seed=0):
 
 
 def main(seed=0):
-    """Train a 64-100-10 ReLU net for 10 epochs and print its accuracy and timings."""
+    """Train a 64-100-10 ReLU net for 1000 iterations; print its accuracy and timings."""
     X_train, y_train, X_val, y_val, X_test, y_test = load_digits_split(seed)
     net = TwoLayerNet(64, 100, 10, std=1e-2, seed=seed)
     start = time.perf_counter()
@@ -51,12 +51,14 @@ def main(seed=0):
         verbose=True,
     )
     seconds = time.perf_counter() - start
+    # Not val_acc_history[-1]: with 6.485 iterations an epoch, the course's float test
+    # `it % iterations_per_epoch == 0` only holds at it = 0.
+    val_acc = (net.predict(X_val) == y_val).mean()
     test_acc = (net.predict(X_test) == y_test).mean()
     print(f"first call (compile or cache load): {warm:.2f} s")
     print(
         f"trained 1000 iterations in {seconds:.2f} s; final loss "
-        f"{stats['loss_history'][-1]:.4f}, validation accuracy "
-        f"{stats['val_acc_history'][-1]:.4f}"
+        f"{stats['loss_history'][-1]:.4f}, validation accuracy {val_acc:.4f}"
     )
     print(f"test accuracy: {test_acc:.4f}")
     return test_acc
