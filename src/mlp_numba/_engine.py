@@ -8,7 +8,6 @@ Python regains control only between blocks: at the course's epoch and ``verbose`
 from __future__ import annotations
 
 import numpy as np
-from numba import literally
 
 from ._kernels import (
     N_CHUNKS,
@@ -53,50 +52,45 @@ def new_grads(sizes, dtype):
 
 
 @cached_njit
-def scores(X, W1, b1, W2, b2, activation, ap, work):
+def scores(X, W1, b1, W2, b2, kind, ap, work):
     """The class scores of X, left in ``work``'s S buffer."""
-    literally(activation)
     Z, A, _, S, _, _, _ = work
-    _forward(X, W1, b1, W2, b2, activation, ap, Z, A, S)
+    _forward(X, W1, b1, W2, b2, kind, ap, Z, A, S)
 
 
 @cached_njit
-def predict(X, W1, b1, W2, b2, activation, ap, work, out):
-    literally(activation)
+def predict(X, W1, b1, W2, b2, kind, ap, work, out):
     Z, A, _, S, _, _, _ = work
-    _forward(X, W1, b1, W2, b2, activation, ap, Z, A, S)
+    _forward(X, W1, b1, W2, b2, kind, ap, Z, A, S)
     _argmax_rows(S, out)
 
 
 @cached_njit
-def predict_proba(X, W1, b1, W2, b2, activation, ap, work, out):
-    literally(activation)
+def predict_proba(X, W1, b1, W2, b2, kind, ap, work, out):
     Z, A, _, S, _, _, _ = work
-    _forward(X, W1, b1, W2, b2, activation, ap, Z, A, S)
+    _forward(X, W1, b1, W2, b2, kind, ap, Z, A, S)
     _softmax_rows(S, out)
 
 
 @cached_njit
-def loss_and_grads(X, y, W1, b1, W2, b2, reg, activation, ap, work, grads):
-    literally(activation)
-    return _loss_and_grads(X, y, W1, b1, W2, b2, reg, activation, ap, work, grads)
+def loss_and_grads(X, y, W1, b1, W2, b2, reg, kind, ap, work, grads):
+    return _loss_and_grads(X, y, W1, b1, W2, b2, reg, kind, ap, work, grads)
 
 
 @cached_njit
 def train_steps(
-    X, y, batches, W1, b1, W2, b2, learning_rate, reg, activation, ap, Xb, yb, work, grads, losses
+    X, y, batches, W1, b1, W2, b2, learning_rate, reg, kind, ap, Xb, yb, work, grads, losses
 ):
     """SGD steps on the minibatches ``X[batches[t]]``, t = 0, 1, ...; losses[t] gets each loss.
 
     Returns the number of steps taken: fewer than ``len(batches)`` when a loss or gradient was
     not finite, in which case that step's update was not applied.
     """
-    literally(activation)
     dW1, db1, dW2, db2 = grads
     partial = work[6]
     for t in range(batches.shape[0]):
         _gather_rows(X, y, batches[t], Xb, yb)
-        loss = _loss_and_grads(Xb, yb, W1, b1, W2, b2, reg, activation, ap, work, grads)
+        loss = _loss_and_grads(Xb, yb, W1, b1, W2, b2, reg, kind, ap, work, grads)
         losses[t] = loss
         if not (
             np.isfinite(loss)

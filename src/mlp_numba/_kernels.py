@@ -1,8 +1,8 @@
 """Compiled kernels of one forward/backward pass. Private: callers validate inputs first.
 
 Every kernel writes into buffers it is given and allocates nothing, so the training loop can
-call them once per iteration without touching the allocator. ``activation`` is the
-activation's name; it reaches the kernels as a compile-time literal (see ``_activations``).
+call them once per iteration without touching the allocator. ``kind`` selects the
+activation at compile time (see ``_activations.kind_marker``).
 
 Determinism: results must be bitwise identical whatever the number of Numba threads. So every
 ``prange`` iteration writes its own outputs, and reductions go through a fixed number of chunks
@@ -31,13 +31,13 @@ def _gather_rows(X, y, idx, Xb, yb):
 
 
 @njit(parallel=True)
-def _bias_activation(Z, b, activation, ap, A):
+def _bias_activation(Z, b, kind, ap, A):
     """Z += b (in place, kept for the backward pass); A = activation(Z)."""
     for i in prange(Z.shape[0]):
         for j in range(Z.shape[1]):
             z = Z[i, j] + b[j]
             Z[i, j] = z
-            A[i, j] = activate(activation, z, ap)
+            A[i, j] = activate(kind, z, ap)
 
 
 @njit(parallel=True)
@@ -48,10 +48,10 @@ def _add_bias(S, b):
 
 
 @njit
-def _forward(X, W1, b1, W2, b2, activation, ap, Z, A, S):
+def _forward(X, W1, b1, W2, b2, kind, ap, Z, A, S):
     """Z = X@W1 + b1, A = activation(Z), S = A@W2 + b2 (the class scores)."""
     np.dot(X, W1, Z)
-    _bias_activation(Z, b1, activation, ap, A)
+    _bias_activation(Z, b1, kind, ap, A)
     np.dot(A, W2, S)
     _add_bias(S, b2)
 
@@ -102,11 +102,11 @@ def _chunked_sum(a, squares, partial):
 
 
 @njit(parallel=True)
-def _activation_backward(dA, Z, A, activation, ap):
+def _activation_backward(dA, Z, A, kind, ap):
     """dA *= activation'(Z), in place: dA becomes the gradient at the pre-activation."""
     for i in prange(dA.shape[0]):
         for j in range(dA.shape[1]):
-            dA[i, j] *= activate_grad(activation, Z[i, j], A[i, j], ap)
+            dA[i, j] *= activate_grad(kind, Z[i, j], A[i, j], ap)
 
 
 @njit(parallel=True)
@@ -129,7 +129,7 @@ def _add_weight_decay(dW, W, reg):
 
 
 @njit
-def _loss_and_grads(X, y, W1, b1, W2, b2, reg, activation, ap, work, grads):
+def _loss_and_grads(X, y, W1, b1, W2, b2, reg, kind, ap, work, grads):
     """Loss of the batch (X, y); its gradients are written into ``grads = (dW1, db1, dW2, db2)``.
 
     ``work = (Z, A, dA, S, dS, row_loss, partial)`` are scratch buffers sized for the batch
@@ -137,7 +137,7 @@ def _loss_and_grads(X, y, W1, b1, W2, b2, reg, activation, ap, work, grads):
     """
     Z, A, dA, S, dS, row_loss, partial = work
     dW1, db1, dW2, db2 = grads
-    _forward(X, W1, b1, W2, b2, activation, ap, Z, A, S)
+    _forward(X, W1, b1, W2, b2, kind, ap, Z, A, S)
     data_loss = _softmax_cross_entropy(S, y, dS, row_loss, partial)
     reg_loss = reg * (_chunked_sum(W1, True, partial) + _chunked_sum(W2, True, partial))
 
@@ -145,7 +145,7 @@ def _loss_and_grads(X, y, W1, b1, W2, b2, reg, activation, ap, work, grads):
     _add_weight_decay(dW2, W2, reg)
     _column_sums(dS, db2)
     np.dot(dS, W2.T, dA)
-    _activation_backward(dA, Z, A, activation, ap)
+    _activation_backward(dA, Z, A, kind, ap)
     np.dot(X.T, dA, dW1)
     _add_weight_decay(dW1, W1, reg)
     _column_sums(dA, db1)

@@ -11,6 +11,7 @@ import numpy as np
 from . import _engine as engine
 from . import _validation as v
 from ._activation_spec import param_vector, resolve_activation
+from ._activations import kind_marker
 
 # Iterations run per compiled call at most, between the course's epoch and verbose points.
 _MAX_BLOCK = 256
@@ -84,6 +85,7 @@ class TwoLayerNet:
         self.dtype = v.check_dtype(dtype)
         self.activation, self.activation_params = resolve_activation(activation, activation_params)
         self._ap = param_vector(self.activation, self.activation_params, self.dtype)
+        self._kind = kind_marker(self.activation)
         self._rng = v.check_seed(seed)
         self.params = v.init_params(self.sizes, std, self.dtype, self._rng)
 
@@ -99,7 +101,7 @@ class TwoLayerNet:
         return v.check_params(self.params, self.sizes, self.dtype)
 
     def _model(self):
-        return (*self._params(), self.activation, self._ap)
+        return (*self._params(), self._kind, self._ap)
 
     def _by_row_chunks(self, X, kernel, out):
         """Run a scoring ``kernel`` over X in chunks of rows, writing ``out`` chunk by chunk."""
