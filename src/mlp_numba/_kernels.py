@@ -176,19 +176,11 @@ def _softmax_rows(S, P):
             P[i, j] = P[i, j] / total
 
 
-@njit(parallel=True)
+@njit
 def _all_finite(a, partial):
-    """True when no element of ``a`` is NaN or inf (x - x is 0 only for finite x)."""
-    flat = a.reshape(a.size)
-    n = flat.size
-    n_chunks = partial.shape[0]
-    step = (n + n_chunks - 1) // n_chunks
-    for c in prange(n_chunks):
-        s = cast(a, 0)
-        for k in range(c * step, min(n, (c + 1) * step)):
-            s += flat[k] - flat[k]
-        partial[c] = s
-    return np.isfinite(partial.sum())
+    """True when no element of ``a`` is NaN or inf, nor so large that their sum overflows:
+    either way the training step that produced ``a`` has diverged."""
+    return np.isfinite(_chunked_sum(a, False, partial))
 
 
 @njit(parallel=True)
