@@ -11,13 +11,13 @@ import numpy as np
 
 from ._kernels import (
     N_CHUNKS,
-    _all_finite,
     _argmax_rows,
     _forward,
     _gather_rows,
     _loss_and_grads,
     _sgd_step,
     _softmax_rows,
+    _squared_norm,
 )
 from ._numba_utils import cached_njit
 
@@ -74,7 +74,8 @@ def predict_proba(X, W1, b1, W2, b2, kind, ap, work, out):
 
 @cached_njit
 def loss_and_grads(X, y, W1, b1, W2, b2, reg, kind, ap, work, grads):
-    return _loss_and_grads(X, y, W1, b1, W2, b2, reg, kind, ap, work, grads)
+    squared_norm = _squared_norm(W1, W2, work[6])
+    return _loss_and_grads(X, y, W1, b1, W2, b2, reg, squared_norm, kind, ap, work, grads)[0]
 
 
 @cached_njit
@@ -88,20 +89,17 @@ def train_steps(
     """
     dW1, db1, dW2, db2 = grads
     partial = work[6]
+    squared_norm = _squared_norm(W1, W2, partial)
     for t in range(batches.shape[0]):
         _gather_rows(X, y, batches[t], Xb, yb)
-        loss = _loss_and_grads(Xb, yb, W1, b1, W2, b2, reg, kind, ap, work, grads)
+        loss, finite = _loss_and_grads(
+            Xb, yb, W1, b1, W2, b2, reg, squared_norm, kind, ap, work, grads
+        )
         losses[t] = loss
-        if not (
-            np.isfinite(loss)
-            and _all_finite(dW1, partial)
-            and _all_finite(db1, partial)
-            and _all_finite(dW2, partial)
-            and _all_finite(db2, partial)
-        ):
+        if not (finite and np.isfinite(loss)):
             return t
-        _sgd_step(W1, dW1, learning_rate)
-        _sgd_step(b1, db1, learning_rate)
-        _sgd_step(W2, dW2, learning_rate)
-        _sgd_step(b2, db2, learning_rate)
+        squared_norm = _sgd_step(W1, dW1, learning_rate, partial)
+        _sgd_step(b1, db1, learning_rate, partial)
+        squared_norm += _sgd_step(W2, dW2, learning_rate, partial)
+        _sgd_step(b2, db2, learning_rate, partial)
     return batches.shape[0]

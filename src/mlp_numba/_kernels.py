@@ -7,6 +7,10 @@ activation at compile time (see ``_activations.kind_marker``).
 Determinism: results must be bitwise identical whatever the number of Numba threads. So every
 ``prange`` iteration writes its own outputs, and reductions go through a fixed number of chunks
 whose partial sums are combined serially (``_chunked_sum``), never through a parallel ``+=``.
+
+Threads: a parallel region whose work is small runs on the calling thread alone
+(``_small_work_serial``): waking a sleeping worker costs ~60 us here, more than a
+200 x 100 element-wise pass takes on one core.
 """
 
 from __future__ import annotations
@@ -15,36 +19,54 @@ import numpy as np
 from numba import njit, prange
 
 from ._activations import activate, activate_grad
-from ._numba_utils import cast
+from ._numba_utils import cast, get_num_threads, set_num_threads
 
 #: Fixed number of chunks of a deterministic reduction (independent of the thread count).
 N_CHUNKS = 64
+#: Elements below which a kernel runs on one thread (see the module's docstring).
+MIN_PARALLEL_WORK = 1 << 16
+
+
+@njit
+def _small_work_serial(work):
+    """Run the next parallel region on one thread if ``work`` is small; returns the thread
+    count to restore afterwards with ``set_num_threads``."""
+    previous = get_num_threads()
+    if work < MIN_PARALLEL_WORK:
+        set_num_threads(1)
+    return previous
 
 
 @njit(parallel=True)
 def _gather_rows(X, y, idx, Xb, yb):
     """Xb[i] = X[idx[i]], yb[i] = y[idx[i]]: the minibatch."""
+    threads = _small_work_serial(Xb.size)
     for i in prange(idx.shape[0]):
         r = idx[i]
         Xb[i, :] = X[r, :]
         yb[i] = y[r]
+    set_num_threads(threads)
 
 
 @njit(parallel=True)
 def _bias_activation(Z, b, kind, ap, A):
     """Z += b (in place, kept for the backward pass); A = activation(Z)."""
+    threads = _small_work_serial(Z.size)
     for i in prange(Z.shape[0]):
         for j in range(Z.shape[1]):
             z = Z[i, j] + b[j]
             Z[i, j] = z
             A[i, j] = activate(kind, z, ap)
+    set_num_threads(threads)
 
 
 @njit(parallel=True)
 def _add_bias(S, b):
+    threads = _small_work_serial(S.size)
     for i in prange(S.shape[0]):
         for j in range(S.shape[1]):
             S[i, j] += b[j]
+    set_num_threads(threads)
 
 
 @njit
@@ -64,6 +86,7 @@ def _softmax_cross_entropy(S, y, dS, row_loss, partial):
     """
     N, C = S.shape
     n = cast(S, N)
+    threads = _small_work_serial(S.size)
     for i in prange(N):
         m = S[i, 0]
         for j in range(1, C):
@@ -79,6 +102,7 @@ def _softmax_cross_entropy(S, y, dS, row_loss, partial):
         dS[i, y[i]] -= cast(S, 1)
         for j in range(C):
             dS[i, j] = dS[i, j] / n
+    set_num_threads(threads)
     return _chunked_sum(row_loss, False, partial) / n
 
 
@@ -90,11 +114,13 @@ def _chunked_sum(a, squares, partial):
     n = flat.size
     n_chunks = partial.shape[0]
     step = (n + n_chunks - 1) // n_chunks
+    threads = _small_work_serial(n)
     for c in prange(n_chunks):
         s = cast(a, 0)
         for k in range(c * step, min(n, (c + 1) * step)):
             s += flat[k] * flat[k] if squares else flat[k]
         partial[c] = s
+    set_num_threads(threads)
     total = cast(a, 0)
     for c in range(n_chunks):
         total += partial[c]
@@ -104,66 +130,93 @@ def _chunked_sum(a, squares, partial):
 @njit(parallel=True)
 def _activation_backward(dA, Z, A, kind, ap):
     """dA *= activation'(Z), in place: dA becomes the gradient at the pre-activation."""
+    threads = _small_work_serial(dA.size)
     for i in prange(dA.shape[0]):
         for j in range(dA.shape[1]):
             dA[i, j] *= activate_grad(kind, Z[i, j], A[i, j], ap)
+    set_num_threads(threads)
 
 
 @njit(parallel=True)
 def _column_sums(M, out):
     """out[j] = sum_i M[i, j], each column summed serially (deterministic)."""
+    threads = _small_work_serial(M.size)
     for j in prange(M.shape[1]):
         s = cast(M, 0)
         for i in range(M.shape[0]):
             s += M[i, j]
         out[j] = s
+    set_num_threads(threads)
 
 
 @njit(parallel=True)
-def _add_weight_decay(dW, W, reg):
-    """dW += 2 * reg * W, the gradient of reg * sum(W**2)."""
+def _add_weight_decay(dW, W, reg, partial):
+    """dW += 2 * reg * W, the gradient of reg * sum(W**2); returns whether all of dW is finite
+    (x - x is 0 only for finite x), checked in the same pass."""
     two_reg = cast(W, 2) * reg
-    for i in prange(W.shape[0]):
-        for j in range(W.shape[1]):
-            dW[i, j] += two_reg * W[i, j]
+    g = dW.reshape(dW.size)
+    w = W.reshape(W.size)
+    n = g.size
+    step = (n + partial.shape[0] - 1) // partial.shape[0]
+    threads = _small_work_serial(n)
+    for c in prange(partial.shape[0]):
+        s = cast(W, 0)
+        for k in range(c * step, min(n, (c + 1) * step)):
+            v = g[k] + two_reg * w[k]
+            g[k] = v
+            s += v - v
+        partial[c] = s
+    set_num_threads(threads)
+    return np.isfinite(partial.sum())
 
 
 @njit
-def _loss_and_grads(X, y, W1, b1, W2, b2, reg, kind, ap, work, grads):
+def _squared_norm(W1, W2, partial):
+    """sum(W1**2) + sum(W2**2), deterministically."""
+    return _chunked_sum(W1, True, partial) + _chunked_sum(W2, True, partial)
+
+
+@njit
+def _loss_and_grads(X, y, W1, b1, W2, b2, reg, squared_norm, kind, ap, work, grads):
     """Loss of the batch (X, y); its gradients are written into ``grads = (dW1, db1, dW2, db2)``.
 
-    ``work = (Z, A, dA, S, dS, row_loss, partial)`` are scratch buffers sized for the batch
-    (see ``_engine.Workspace``); dA ends up holding the gradient at the pre-activation.
+    ``squared_norm`` is ``_squared_norm(W1, W2)``, which the training loop gets for free from
+    the previous update. ``work = (Z, A, dA, S, dS, row_loss, partial)`` are scratch buffers
+    sized for the batch (see ``_engine.Workspace``); dA ends up holding the gradient at the
+    pre-activation. Returns the loss and whether every gradient is finite.
     """
     Z, A, dA, S, dS, row_loss, partial = work
     dW1, db1, dW2, db2 = grads
     _forward(X, W1, b1, W2, b2, kind, ap, Z, A, S)
-    data_loss = _softmax_cross_entropy(S, y, dS, row_loss, partial)
-    reg_loss = reg * (_chunked_sum(W1, True, partial) + _chunked_sum(W2, True, partial))
+    loss = _softmax_cross_entropy(S, y, dS, row_loss, partial) + reg * squared_norm
 
     np.dot(A.T, dS, dW2)
-    _add_weight_decay(dW2, W2, reg)
+    finite = _add_weight_decay(dW2, W2, reg, partial)
     _column_sums(dS, db2)
     np.dot(dS, W2.T, dA)
     _activation_backward(dA, Z, A, kind, ap)
     np.dot(X.T, dA, dW1)
-    _add_weight_decay(dW1, W1, reg)
+    finite &= _add_weight_decay(dW1, W1, reg, partial)
     _column_sums(dA, db1)
-    return data_loss + reg_loss
+    finite &= _all_finite(db1, partial) and _all_finite(db2, partial)
+    return loss, finite
 
 
 @njit(parallel=True)
 def _argmax_rows(S, out):
+    threads = _small_work_serial(S.size)
     for i in prange(S.shape[0]):
         best = 0
         for j in range(1, S.shape[1]):
             if S[i, j] > S[i, best]:
                 best = j
         out[i] = best
+    set_num_threads(threads)
 
 
 @njit(parallel=True)
 def _softmax_rows(S, P):
+    threads = _small_work_serial(S.size)
     for i in prange(S.shape[0]):
         m = S[i, 0]
         for j in range(1, S.shape[1]):
@@ -174,6 +227,7 @@ def _softmax_rows(S, P):
             total += P[i, j]
         for j in range(S.shape[1]):
             P[i, j] = P[i, j] / total
+    set_num_threads(threads)
 
 
 @njit
@@ -184,9 +238,23 @@ def _all_finite(a, partial):
 
 
 @njit(parallel=True)
-def _sgd_step(W, dW, learning_rate):
-    """W -= learning_rate * dW, the course's plain SGD update."""
+def _sgd_step(W, dW, learning_rate, partial):
+    """W -= learning_rate * dW, the course's plain SGD update. Returns sum(W**2) of the new W,
+    computed in the same pass with the chunks of ``_chunked_sum`` (so the same bits)."""
     w = W.reshape(W.size)
     g = dW.reshape(dW.size)
-    for k in prange(w.size):
-        w[k] -= learning_rate * g[k]
+    n = w.size
+    step = (n + partial.shape[0] - 1) // partial.shape[0]
+    threads = _small_work_serial(n)
+    for c in prange(partial.shape[0]):
+        s = cast(W, 0)
+        for k in range(c * step, min(n, (c + 1) * step)):
+            v = w[k] - learning_rate * g[k]
+            w[k] = v
+            s += v * v
+        partial[c] = s
+    set_num_threads(threads)
+    total = cast(W, 0)
+    for c in range(partial.shape[0]):
+        total += partial[c]
+    return total

@@ -11,12 +11,14 @@ Caching rules (each one fixes a crash or a stale result seen here with Numba 0.6
 3. Numba's function-id counter starts at a random value in each process (below).
 """
 
+import ctypes
 import hashlib
 import itertools
 import os
 import pathlib
 import secrets
 
+import llvmlite.binding
 import numba
 from numba import njit, types
 from numba.core import bytecode
@@ -56,6 +58,27 @@ def _prefer_passive_openmp_waits():
 
 
 _prefer_passive_openmp_waits()
+
+
+def _register_thread_count_functions():
+    """Expose the threading layer's thread-count setters to compiled code under fixed names.
+
+    ``numba.set_num_threads`` called from compiled code goes through a ctypes pointer, which
+    makes the caller uncacheable; a symbol registered with llvmlite is resolved at link time,
+    so cached code keeps working. This starts Numba's thread pool (after the line above).
+    """
+    from numba.np.ufunc import parallel
+
+    parallel._launch_threads()
+    for name, function in (("set", parallel._set_num_threads), ("get", parallel._get_num_threads)):
+        address = ctypes.cast(function, ctypes.c_void_p).value
+        llvmlite.binding.add_symbol(f"mlp_numba_{name}_num_threads", address)
+
+
+_register_thread_count_functions()
+#: ``set_num_threads(n)`` and ``get_num_threads()`` of this thread's parallel regions.
+set_num_threads = types.ExternalFunction("mlp_numba_set_num_threads", types.void(types.intc))
+get_num_threads = types.ExternalFunction("mlp_numba_get_num_threads", types.intc())
 
 
 def cast(like, value):
