@@ -75,13 +75,13 @@ def check_features(name, X, n_features, dtype):
         raise ValueError(
             f"{name} has {X.shape[1]} features per row but the net expects {n_features}"
         )
-    if X.dtype.kind == "f" and not np.isfinite(X).all():
-        bad = int(np.size(X) - np.count_nonzero(np.isfinite(X)))
-        raise ValueError(f"{name} contains {bad} non-finite value(s) (NaN or inf)")
-    with np.errstate(over="ignore"):  # reported just below, with the argument's name
+    original = X
+    with np.errstate(over="ignore"):  # an overflow is reported just below, by name
         X = np.ascontiguousarray(X, dtype=dtype)
-    if not np.isfinite(X).all():
-        # Finite float64 values can overflow to inf when cast to float32.
+    if not np.isfinite(X).all():  # one pass over the data in the common, finite case
+        if original.dtype.kind == "f" and not np.isfinite(original).all():
+            bad = int(original.size - np.count_nonzero(np.isfinite(original)))
+            raise ValueError(f"{name} contains {bad} non-finite value(s) (NaN or inf)")
         raise ValueError(f"{name} has values too large for {dtype} (they overflow to inf)")
     return X
 

@@ -1,0 +1,117 @@
+"""asv suites: forward, loss and gradients, one training step, a training epoch and predict.
+
+Each ``setup`` builds the data and warms the JIT (the compiled code is cached on disk, so only
+the first run compiles). ``track_ratio_to_gemm`` reports a step's time over the time of its two
+big products (X@W1 and X^T@dZ) measured in the same process: the step's distance from its floor.
+"""
+
+import time
+
+import numpy as np
+
+from mlp_numba import TwoLayerNet
+
+SHAPES = {"cifar10": (3072, 100), "mnist": (784, 100), "digits": (64, 100)}
+B, C = 200, 10
+
+
+def _data(D, dtype, n=4000, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal((n, D)).astype(dtype), rng.integers(0, C, n)
+
+
+def _median(fn, repeat=15):
+    fn()
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+class _Net:
+    params = (["float64", "float32"], ["relu", "tanh", "gelu"], list(SHAPES))
+    param_names = ["dtype", "activation", "shape"]
+
+    def setup(self, dtype, activation, shape):
+        D, H = SHAPES[shape]
+        self.X, self.y = _data(D, dtype)
+        self.Xb, self.yb = self.X[:B], self.y[:B]
+        self.net = TwoLayerNet(D, H, C, std=1e-3, activation=activation, dtype=dtype, seed=0)
+        self.train_kw = dict(learning_rate=1e-4, learning_rate_decay=1.0, reg=1e-5, batch_size=B)
+        # Warm the JIT for every entry point used below.
+        self.net.loss(self.Xb)
+        self.net.loss(self.Xb, self.yb, reg=1e-5)
+        self.net.train(self.X, self.y, self.Xb, self.yb, num_iters=2, **self.train_kw)
+
+
+class Forward(_Net):
+    def time_scores(self, dtype, activation, shape):
+        self.net.loss(self.Xb)
+
+
+class LossAndGradients(_Net):
+    def time_loss_and_grads(self, dtype, activation, shape):
+        self.net.loss(self.Xb, self.yb, reg=1e-5)
+
+
+class TrainStep(_Net):
+    """One SGD step, timed as 20 steps of ``train`` (no epoch bookkeeping inside)."""
+
+    def time_20_steps(self, dtype, activation, shape):
+        self.net.train(self.X, self.y, self.Xb, self.yb, num_iters=20, **self.train_kw)
+
+    def peakmem_20_steps(self, dtype, activation, shape):
+        self.net.train(self.X, self.y, self.Xb, self.yb, num_iters=20, **self.train_kw)
+
+    def track_ratio_to_gemm(self, dtype, activation, shape):
+        W1 = self.net.params["W1"]
+        dZ = np.ones((B, W1.shape[1]), W1.dtype)
+        floor = _median(lambda: (self.Xb @ W1, self.Xb.T @ dZ), 30)
+        step = (
+            _median(
+                lambda: self.net.train(
+                    self.X, self.y, self.Xb, self.yb, num_iters=20, **self.train_kw
+                ),
+                7,
+            )
+            / 20
+        )
+        return step / floor
+
+    track_ratio_to_gemm.unit = "step / GEMMs"
+
+
+class TrainEpoch(_Net):
+    """A full epoch of the course's ``train``: 20 iterations over 4,000 rows."""
+
+    params = (["float64", "float32"], ["relu"], list(SHAPES))
+
+    def time_epoch(self, dtype, activation, shape):
+        self.net.train(
+            self.X, self.y, self.Xb, self.yb, num_iters=len(self.X) // B, **self.train_kw
+        )
+
+
+class Predict:
+    params = (["float64", "float32"], list(SHAPES))
+    param_names = ["dtype", "shape"]
+
+    def setup(self, dtype, shape):
+        D, H = SHAPES[shape]
+        self.X, _ = _data(D, dtype, n=10_000)
+        self.net = TwoLayerNet(D, H, C, std=1e-3, dtype=dtype, seed=0)
+        self.net.predict(self.X[:10])
+
+    def time_predict_10k(self, dtype, shape):
+        self.net.predict(self.X)
+
+    def peakmem_predict_10k(self, dtype, shape):
+        self.net.predict(self.X)
+
+    def track_ratio_to_gemm(self, dtype, shape):
+        W1 = self.net.params["W1"]
+        return _median(lambda: self.net.predict(self.X)) / _median(lambda: self.X @ W1)
+
+    track_ratio_to_gemm.unit = "predict / GEMM"

@@ -1,0 +1,223 @@
+"""Side-by-side training-step times: mlp_numba against its GEMM floor and its peers.
+
+Usage::
+
+    python bench/compare.py                      # all shapes, markdown table on stdout
+    python bench/compare.py --shapes mnist --json results.json
+
+For each shape (B=200, C=10) and dtype it times, in this one process, the median of:
+the two big products of a step with NumPy (X@W1 and X^T@dZ: the floor), a step of
+``mlp_numba.TwoLayerNet.train``, of ``mlp_numba.reference`` (NumPy, the course's way), of
+PyTorch (when installed) and of scikit-learn's MLPClassifier (plain SGD, ``partial_fit`` on one
+minibatch), and ``predict`` on 10,000 rows against its first product. Ratios are taken between
+medians of the same run. Thread counts are the process's own: set ``NUMBA_NUM_THREADS`` and
+``OPENBLAS_NUM_THREADS`` (and for PyTorch ``--torch-threads``) to compare 1 and 2 threads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+
+import numpy as np
+
+from mlp_numba import TwoLayerNet
+from mlp_numba import reference as ref_module
+
+SHAPES = {
+    "cifar10": (3072, 100),
+    "cifar10-h500": (3072, 500),
+    "mnist": (784, 100),
+    "digits": (64, 100),
+}
+B, C = 200, 10
+
+
+def median_time(fn, repeat, per=1):
+    fn()
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - start) / per)
+    return float(np.median(times))
+
+
+def gemm_floor(X, W1, dZ, repeat):
+    Xb = X[:B]
+    return median_time(lambda: (Xb @ W1, Xb.T @ dZ), repeat * 5)
+
+
+def measure_train(cls, X, y, D, H, dtype, iters, repeat):
+    # ipe = len(X) / B > iters, so no epoch bookkeeping falls inside the timed steps but it=0.
+    net = cls(D, H, C, std=1e-3, dtype=dtype, seed=0)
+    kw = dict(learning_rate=1e-4, learning_rate_decay=1.0, reg=1e-5, batch_size=B)
+    return median_time(
+        lambda: net.train(X, y, X[:B], y[:B], num_iters=iters, **kw), repeat, per=iters
+    )
+
+
+def measure_torch(X, y, D, H, dtype, iters, repeat, threads):
+    try:
+        import torch
+    except ImportError:
+        return None
+    if threads:
+        torch.set_num_threads(threads)
+    tdtype = torch.float64 if dtype == np.float64 else torch.float32
+    Xt, yt = torch.from_numpy(X).to(tdtype), torch.from_numpy(y)
+    model = torch.nn.Sequential(torch.nn.Linear(D, H), torch.nn.ReLU(), torch.nn.Linear(H, C))
+    model = model.to(tdtype)
+    opt = torch.optim.SGD(model.parameters(), lr=1e-4)
+    lossf = torch.nn.CrossEntropyLoss()
+    weights = [model[0].weight, model[2].weight]
+    rng = np.random.default_rng(0)
+
+    def steps():
+        for _ in range(iters):
+            idx = torch.from_numpy(rng.integers(0, len(X), B))
+            opt.zero_grad()
+            loss = lossf(model(Xt[idx]), yt[idx]) + 1e-5 * sum((w * w).sum() for w in weights)
+            loss.backward()
+            opt.step()
+
+    return median_time(steps, repeat, per=iters)
+
+
+def measure_sklearn(X, y, H, iters, repeat):
+    try:
+        from sklearn.neural_network import MLPClassifier
+    except ImportError:
+        return None
+    import warnings
+
+    clf = MLPClassifier(
+        hidden_layer_sizes=(H,),
+        solver="sgd",
+        momentum=0.0,
+        nesterovs_momentum=False,
+        learning_rate_init=1e-4,
+        alpha=1e-5,
+        batch_size=B,
+        random_state=0,
+    )
+    classes = np.arange(C)
+    rng = np.random.default_rng(0)
+
+    def steps():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for _ in range(iters):
+                idx = rng.integers(0, len(X), B)
+                clf.partial_fit(X[idx], y[idx], classes=classes)
+
+    return median_time(steps, repeat, per=iters)
+
+
+def measure_predict(X, D, H, dtype, repeat):
+    net = TwoLayerNet(D, H, C, std=1e-3, dtype=dtype, seed=0)
+    Xp = np.ascontiguousarray(X[:10_000])
+    ours = median_time(lambda: net.predict(Xp), repeat)
+    gemm = median_time(lambda: Xp @ net.params["W1"], repeat)
+    return ours, gemm
+
+
+def run_shape(name, dtype, args):
+    D, H = SHAPES[name]
+    rng = np.random.default_rng(0)
+    n = max(B * (args.iters + 2), 10_000)
+    X = rng.standard_normal((n, D)).astype(dtype)
+    y = rng.integers(0, C, n)
+    W1 = rng.standard_normal((D, H)).astype(dtype)
+    dZ = rng.standard_normal((B, H)).astype(dtype)
+    row = {"shape": name, "D": D, "H": H, "B": B, "C": C, "dtype": np.dtype(dtype).name}
+    row["gemm_ms"] = 1e3 * gemm_floor(X, W1, dZ, args.repeat)
+    row["ours_ms"] = 1e3 * measure_train(TwoLayerNet, X, y, D, H, dtype, args.iters, args.repeat)
+    ref_iters = max(5, args.iters // 5)
+    row["reference_ms"] = 1e3 * measure_train(
+        ref_module.TwoLayerNet, X, y, D, H, dtype, ref_iters, max(3, args.repeat // 2)
+    )
+    t = (
+        None
+        if args.skip_torch
+        else measure_torch(X, y, D, H, dtype, args.iters, args.repeat, args.torch_threads)
+    )
+    row["torch_ms"] = None if t is None else 1e3 * t
+    s = None
+    if dtype == np.float64 and not args.skip_sklearn:
+        s = measure_sklearn(X, y, H, max(5, args.iters // 2), max(3, args.repeat // 2))
+    row["sklearn_ms"] = None if s is None else 1e3 * s
+    ours_p, gemm_p = measure_predict(X, D, H, dtype, args.repeat)
+    row["predict_ms"], row["predict_gemm_ms"] = 1e3 * ours_p, 1e3 * gemm_p
+    return row
+
+
+def fmt(v, spec=".3f"):
+    return "-" if v is None else format(v, spec)
+
+
+def ratio(a, b):
+    return None if a is None or b is None else a / b
+
+
+def markdown(rows):
+    head = (
+        "| shape | dtype | 2 GEMMs ms | mlp_numba ms | / GEMMs | reference ms | ref / ours "
+        "| PyTorch ms | torch / ours | sklearn ms | sklearn / ours | predict 10k / GEMM |"
+    )
+    lines = [head, "|" + " --- |" * 12]
+    for r in rows:
+        lines.append(
+            f"| {r['shape']} | {r['dtype']} | {fmt(r['gemm_ms'])} | {fmt(r['ours_ms'])} "
+            f"| {fmt(ratio(r['ours_ms'], r['gemm_ms']), '.2f')} | {fmt(r['reference_ms'])} "
+            f"| {fmt(ratio(r['reference_ms'], r['ours_ms']), '.2f')} | {fmt(r['torch_ms'])} "
+            f"| {fmt(ratio(r['torch_ms'], r['ours_ms']), '.2f')} | {fmt(r['sklearn_ms'])} "
+            f"| {fmt(ratio(r['sklearn_ms'], r['ours_ms']), '.2f')} "
+            f"| {fmt(ratio(r['predict_ms'], r['predict_gemm_ms']), '.2f')} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--shapes", default=",".join(SHAPES), help=f"comma-separated, from {', '.join(SHAPES)}"
+    )
+    parser.add_argument("--dtypes", default="float64,float32")
+    parser.add_argument("--iters", type=int, default=40, help="training steps per timing")
+    parser.add_argument("--repeat", type=int, default=7, help="timings per median")
+    parser.add_argument("--torch-threads", type=int, default=None)
+    parser.add_argument("--skip-torch", action="store_true")
+    parser.add_argument("--skip-sklearn", action="store_true")
+    parser.add_argument("--json", help="also write the results to this file")
+    args = parser.parse_args(argv)
+    for name in args.shapes.split(","):
+        if name not in SHAPES:
+            parser.error(f"--shapes: unknown shape {name!r}; choose from {', '.join(SHAPES)}")
+
+    rows = [
+        run_shape(name, np.dtype(dt).type, args)
+        for name in args.shapes.split(",")
+        for dt in args.dtypes.split(",")
+    ]
+    machine = {
+        "cpu_count": os.cpu_count(),
+        "machine": platform.machine(),
+        "processor": platform.processor(),
+        "python": platform.python_version(),
+        "NUMBA_NUM_THREADS": os.environ.get("NUMBA_NUM_THREADS"),
+        "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS"),
+    }
+    print(markdown(rows))
+    if args.json:
+        tmp = args.json + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump({"machine": machine, "rows": rows}, f, indent=2)
+        os.replace(tmp, args.json)
+
+
+if __name__ == "__main__":
+    main()
