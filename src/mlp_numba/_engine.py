@@ -2,7 +2,8 @@
 
 A block of training iterations runs inside one compiled call (``train_steps``), with the
 minibatch indices drawn beforehand in Python from the same random stream the course uses.
-Python regains control only between blocks: at the course's epoch and ``verbose`` points.
+Python regains control only between blocks: at the course's epoch and ``verbose`` points, and
+at least every ``net._MAX_BLOCK`` iterations.
 """
 
 from __future__ import annotations
