@@ -150,24 +150,33 @@ def _column_sums(M, out):
 
 
 @njit(parallel=True)
-def _add_weight_decay(dW, W, reg, partial):
-    """dW += 2 * reg * W, the gradient of reg * sum(W**2); returns whether all of dW is finite
-    (x - x is 0 only for finite x), checked in the same pass."""
-    two_reg = cast(W, 2) * reg
-    g = dW.reshape(dW.size)
-    w = W.reshape(W.size)
-    n = g.size
+def _axpy_reduce(y, x, alpha, squares, partial):
+    """y += alpha * x in one pass, returning the deterministic chunked sum of the new y's
+    squares (``squares``) or of ``y - y``, which is 0 only when every element is finite."""
+    yf = y.reshape(y.size)
+    xf = x.reshape(x.size)
+    n = yf.size
     step = (n + partial.shape[0] - 1) // partial.shape[0]
     threads = _small_work_serial(n)
     for c in prange(partial.shape[0]):
-        s = cast(W, 0)
+        s = cast(y, 0)
         for k in range(c * step, min(n, (c + 1) * step)):
-            v = g[k] + two_reg * w[k]
-            g[k] = v
-            s += v - v
+            v = yf[k] + alpha * xf[k]
+            yf[k] = v
+            s += v * v if squares else v - v
         partial[c] = s
     set_num_threads(threads)
-    return np.isfinite(partial.sum())
+    total = cast(y, 0)
+    for c in range(partial.shape[0]):
+        total += partial[c]
+    return total
+
+
+@njit
+def _add_weight_decay(dW, W, reg, partial):
+    """dW += 2 * reg * W, the gradient of reg * sum(W**2); returns whether all of dW is finite,
+    checked in the same pass."""
+    return np.isfinite(_axpy_reduce(dW, W, cast(W, 2) * reg, False, partial))
 
 
 @njit
@@ -237,24 +246,8 @@ def _all_finite(a, partial):
     return np.isfinite(_chunked_sum(a, False, partial))
 
 
-@njit(parallel=True)
+@njit
 def _sgd_step(W, dW, learning_rate, partial):
     """W -= learning_rate * dW, the course's plain SGD update. Returns sum(W**2) of the new W,
     computed in the same pass with the chunks of ``_chunked_sum`` (so the same bits)."""
-    w = W.reshape(W.size)
-    g = dW.reshape(dW.size)
-    n = w.size
-    step = (n + partial.shape[0] - 1) // partial.shape[0]
-    threads = _small_work_serial(n)
-    for c in prange(partial.shape[0]):
-        s = cast(W, 0)
-        for k in range(c * step, min(n, (c + 1) * step)):
-            v = w[k] - learning_rate * g[k]
-            w[k] = v
-            s += v * v
-        partial[c] = s
-    set_num_threads(threads)
-    total = cast(W, 0)
-    for c in range(partial.shape[0]):
-        total += partial[c]
-    return total
+    return _axpy_reduce(W, dW, -learning_rate, True, partial)
