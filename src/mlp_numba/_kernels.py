@@ -78,6 +78,21 @@ def _forward(X, W1, b1, W2, b2, kind, ap, Z, A, S):
     _add_bias(S, b2)
 
 
+@njit(inline="always")
+def _softmax_row(S, i, P):
+    """P[i] = softmax(S[i]) through the row maximum m; returns m and sum(exp(S[i] - m))."""
+    m = S[i, 0]
+    for j in range(1, S.shape[1]):
+        m = max(m, S[i, j])
+    total = cast(S, 0)
+    for j in range(S.shape[1]):
+        P[i, j] = np.exp(S[i, j] - m)
+        total += P[i, j]
+    for j in range(S.shape[1]):
+        P[i, j] = P[i, j] / total
+    return m, total
+
+
 @njit(parallel=True)
 def _softmax_cross_entropy(S, y, dS, row_loss, partial):
     """Mean softmax cross-entropy of the scores S, and its gradient dS = (softmax(S) - Y) / N.
@@ -88,17 +103,8 @@ def _softmax_cross_entropy(S, y, dS, row_loss, partial):
     n = cast(S, N)
     threads = _small_work_serial(S.size)
     for i in prange(N):
-        m = S[i, 0]
-        for j in range(1, C):
-            m = max(m, S[i, j])
-        total = cast(S, 0)
-        for j in range(C):
-            e = np.exp(S[i, j] - m)
-            dS[i, j] = e
-            total += e
+        m, total = _softmax_row(S, i, dS)
         row_loss[i] = np.log(total) - (S[i, y[i]] - m)
-        for j in range(C):
-            dS[i, j] = dS[i, j] / total
         dS[i, y[i]] -= cast(S, 1)
         for j in range(C):
             dS[i, j] = dS[i, j] / n
@@ -227,15 +233,7 @@ def _argmax_rows(S, out):
 def _softmax_rows(S, P):
     threads = _small_work_serial(S.size)
     for i in prange(S.shape[0]):
-        m = S[i, 0]
-        for j in range(1, S.shape[1]):
-            m = max(m, S[i, j])
-        total = cast(S, 0)
-        for j in range(S.shape[1]):
-            P[i, j] = np.exp(S[i, j] - m)
-            total += P[i, j]
-        for j in range(S.shape[1]):
-            P[i, j] = P[i, j] / total
+        _softmax_row(S, i, P)
     set_num_threads(threads)
 
 

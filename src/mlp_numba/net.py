@@ -10,8 +10,9 @@ import numpy as np
 
 from . import _engine as engine
 from . import _validation as v
-from ._activation_spec import param_vector, resolve_activation
+from ._activation_spec import param_vector
 from ._activations import kind_marker
+from ._base import NetBase
 
 # Iterations run per compiled call at most, between the course's epoch and verbose points.
 _MAX_BLOCK = 256
@@ -19,7 +20,7 @@ _MAX_BLOCK = 256
 _SCORE_ROWS = 8192
 
 
-class TwoLayerNet:
+class TwoLayerNet(NetBase):
     """A two-layer fully connected net with a softmax cross-entropy loss, compiled with Numba.
 
     input -> affine -> activation -> affine -> softmax, trained by minibatch SGD with L2
@@ -67,28 +68,6 @@ class TwoLayerNet:
     1.303788
     """
 
-    def __init__(
-        self,
-        input_size,
-        hidden_size,
-        output_size,
-        std=1e-4,
-        *,
-        activation="relu",
-        activation_params=None,
-        dtype=np.float64,
-        seed=None,
-    ):
-        self.sizes = v.check_sizes(input_size, hidden_size, output_size)
-        self.input_size, self.hidden_size, self.output_size = self.sizes
-        std = v.check_float("std", std, minimum=0.0)
-        self.dtype = v.check_dtype(dtype)
-        self.activation, self.activation_params = resolve_activation(activation, activation_params)
-        self._ap = param_vector(self.activation, self.activation_params, self.dtype)
-        self._kind = kind_marker(self.activation)
-        self._rng = v.check_seed(seed)
-        self.params = v.init_params(self.sizes, std, self.dtype, self._rng)
-
     def __repr__(self):
         extra = "".join(f", {k}={val!r}" for k, val in self.activation_params.items())
         return (
@@ -101,7 +80,9 @@ class TwoLayerNet:
         return v.check_params(self.params, self.sizes, self.dtype)
 
     def _model(self):
-        return (*self._params(), self._kind, self._ap)
+        """The params and the activation (kind marker, parameter vector) as kernels take them."""
+        ap = param_vector(self.activation, self.activation_params, self.dtype)
+        return (*self._params(), kind_marker(self.activation), ap)
 
     def _by_row_chunks(self, X, kernel, out):
         """Run a scoring ``kernel`` over X in chunks of rows, writing ``out`` chunk by chunk."""
@@ -249,10 +230,7 @@ class TwoLayerNet:
         >>> len(stats["loss_history"]), len(stats["val_acc_history"])
         (20, 4)
         """
-        X = v.check_features("X", X, self.input_size, self.dtype)
-        y = v.check_labels("y", y, len(X), self.output_size)
-        X_val = v.check_features("X_val", X_val, self.input_size, self.dtype)
-        y_val = v.check_labels("y_val", y_val, len(X_val), self.output_size, "X_val")
+        X, y, X_val, y_val = self._check_train_data(X, y, X_val, y_val)
         learning_rate, learning_rate_decay, reg, num_iters, batch_size = v.check_train_args(
             learning_rate, learning_rate_decay, reg, num_iters, batch_size
         )
@@ -320,17 +298,6 @@ class TwoLayerNet:
                 history["val_acc_history"].append((val_pred == y_val).mean())
                 learning_rate *= learning_rate_decay
         return history
-
-    def _draw_batches(self, num_train, n_iters, batch_size):
-        """Minibatch indices for n_iters iterations, one row each.
-
-        One draw of shape (n_iters, batch_size) gives the same numbers as n_iters draws of
-        batch_size, for ``np.random.choice`` on the global state as for ``Generator.integers``,
-        so the course's random stream is followed exactly (a test checks it).
-        """
-        if self._rng is None:
-            return np.random.choice(num_train, (n_iters, batch_size))
-        return self._rng.integers(0, num_train, size=(n_iters, batch_size))
 
 
 def _store_scores(X, W1, b1, W2, b2, act, ap, work, out):

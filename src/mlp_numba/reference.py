@@ -13,7 +13,8 @@ import numpy as np
 from scipy.special import erf, expit
 
 from . import _validation as v
-from ._activation_spec import SELU_ALPHA, SELU_SCALE, resolve_activation
+from ._activation_spec import SELU_ALPHA, SELU_SCALE
+from ._base import NetBase
 
 # Python floats, not NumPy scalars: they must not promote float32 arrays to float64.
 _SQRT_2 = math.sqrt(2.0)
@@ -62,7 +63,7 @@ REFERENCE_ACTIVATIONS = {
 }
 
 
-class TwoLayerNet:
+class TwoLayerNet(NetBase):
     """A two-layer fully connected net, exactly as CS231n assignment 1 defines it, in NumPy.
 
     input -> affine -> activation -> affine -> softmax cross-entropy, with L2 ``reg`` on the
@@ -92,25 +93,6 @@ class TwoLayerNet:
     >>> net.loss(np.ones((2, 4)), np.array([0, 2]))[0] > 0
     True
     """
-
-    def __init__(
-        self,
-        input_size,
-        hidden_size,
-        output_size,
-        std=1e-4,
-        *,
-        activation="relu",
-        activation_params=None,
-        dtype=np.float64,
-        seed=None,
-    ):
-        self.sizes = v.check_sizes(input_size, hidden_size, output_size)
-        std = v.check_float("std", std, minimum=0.0)
-        self.dtype = v.check_dtype(dtype)
-        self.activation, self.activation_params = resolve_activation(activation, activation_params)
-        self._rng = v.check_seed(seed)
-        self.params = v.init_params(self.sizes, std, self.dtype, self._rng)
 
     def _act(self, z):
         forward, derivative = REFERENCE_ACTIVATIONS[self.activation]
@@ -164,10 +146,7 @@ class TwoLayerNet:
         verbose=False,
     ):
         """Minibatch SGD, the course's loop: see :meth:`mlp_numba.TwoLayerNet.train`."""
-        X = v.check_features("X", X, self.sizes[0], self.dtype)
-        y = v.check_labels("y", y, X.shape[0], self.sizes[2])
-        X_val = v.check_features("X_val", X_val, self.sizes[0], self.dtype)
-        y_val = v.check_labels("y_val", y_val, X_val.shape[0], self.sizes[2], "X_val")
+        X, y, X_val, y_val = self._check_train_data(X, y, X_val, y_val)
         learning_rate, learning_rate_decay, reg, num_iters, batch_size = v.check_train_args(
             learning_rate, learning_rate_decay, reg, num_iters, batch_size
         )
@@ -176,10 +155,7 @@ class TwoLayerNet:
 
         loss_history, train_acc_history, val_acc_history = [], [], []
         for it in range(num_iters):
-            if self._rng is None:
-                idx = np.random.choice(num_train, batch_size)
-            else:
-                idx = self._rng.integers(0, num_train, size=batch_size)
+            idx = self._draw_batches(num_train, 1, batch_size)[0]
             X_batch, y_batch = X[idx], y[idx]
 
             loss, grads = self.loss(X_batch, y=y_batch, reg=reg)
