@@ -90,7 +90,7 @@ class TwoLayerNet(NetBase):
     >>> import numpy as np
     >>> from mlp_numba.reference import TwoLayerNet
     >>> net = TwoLayerNet(4, 10, 3, std=1e-1, seed=0)
-    >>> net.loss(np.ones((2, 4)), np.array([0, 2]))[0] > 0
+    >>> bool(net.loss(np.ones((2, 4)), np.array([0, 2]))[0] > 0)
     True
     """
 
