@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _validation as v
+from . import model_file
 from ._activation_spec import resolve_activation
 
 
@@ -26,13 +27,54 @@ class NetBase:
         dtype=np.float64,
         seed=None,
     ):
-        self.sizes = v.check_sizes(input_size, hidden_size, output_size)
-        self.input_size, self.hidden_size, self.output_size = self.sizes
         std = v.check_float("std", std, minimum=0.0)
+        self._set_architecture(
+            (input_size, hidden_size, output_size),
+            activation,
+            activation_params,
+            dtype,
+            v.check_seed(seed),
+        )
+        self.params = v.init_params(self.sizes, std, self.dtype, self._rng)
+
+    def _set_architecture(self, sizes, activation, activation_params, dtype, rng):
+        self.sizes = v.check_sizes(*sizes)
+        self.input_size, self.hidden_size, self.output_size = self.sizes
         self.dtype = v.check_dtype(dtype)
         self.activation, self.activation_params = resolve_activation(activation, activation_params)
-        self._rng = v.check_seed(seed)
-        self.params = v.init_params(self.sizes, std, self.dtype, self._rng)
+        self._rng = rng
+
+    @classmethod
+    def _restore(cls, sizes, activation, activation_params, dtype, params, rng):
+        """A net with the given params, built without drawing from any random state."""
+        net = cls.__new__(cls)
+        net._set_architecture(sizes, activation, activation_params, dtype, rng)
+        v.check_params(params, net.sizes, net.dtype)
+        net.params = params
+        return net
+
+    def save(self, path, *, metadata=None, arrays=None):
+        """Write the net to an ``.npz`` model file, atomically; return the path written.
+
+        The file holds the params, the architecture, the dtype and the state of the net's
+        random Generator, plus any JSON ``metadata`` and numeric ``arrays`` given; see
+        :mod:`mlp_numba.model_file`. Loading gives bitwise the same params.
+
+        Examples
+        --------
+        >>> import pathlib, tempfile
+        >>> from mlp_numba import TwoLayerNet
+        >>> net = TwoLayerNet(4, 3, 2, activation="tanh", seed=0)
+        >>> path = net.save(pathlib.Path(tempfile.mkdtemp()) / "model.npz")
+        >>> TwoLayerNet.load(path)
+        TwoLayerNet(input_size=4, hidden_size=3, output_size=2, activation='tanh', dtype=float64)
+        """
+        return model_file.save_model(path, self, metadata=metadata, arrays=arrays)
+
+    @classmethod
+    def load(cls, path):
+        """Read a net written by :meth:`save` (no pickle); raises ModelFileError if damaged."""
+        return model_file.load_model(path, cls).net
 
     def _check_train_data(self, X, y, X_val, y_val):
         """The training and validation arrays, checked and converted to the net's dtype."""
