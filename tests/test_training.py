@@ -107,3 +107,32 @@ def test_repr_names_the_configuration():
         "TwoLayerNet(input_size=5, hidden_size=8, output_size=3, "
         "activation='leaky_relu', slope=0.2, dtype=float32)"
     )
+
+
+def test_callback_sees_progress_and_can_stop_training():
+    seen = []
+
+    def stop_after_300(progress):
+        seen.append(progress.iteration)
+        assert progress.num_iters == 1000 and np.isfinite(progress.loss)
+        assert progress.val_acc is None or 0 <= progress.val_acc <= 1
+        return progress.iteration < 300
+
+    net = TwoLayerNet(5, 8, 3, std=0.1, seed=0)
+    stats = net.train(
+        X, y, X, y, learning_rate=0.1, num_iters=1000, batch_size=10, callback=stop_after_300
+    )
+    assert seen == sorted(seen) and len(seen) >= 2 and seen[-1] >= 300
+    assert len(stats["loss_history"]) == seen[-1]
+    # Stopping after k iterations leaves exactly what a k-iteration run gives.
+    twin = TwoLayerNet(5, 8, 3, std=0.1, seed=0)
+    twin_stats = twin.train(X, y, X, y, learning_rate=0.1, num_iters=seen[-1], batch_size=10)
+    assert twin.params["W1"].tobytes() == net.params["W1"].tobytes()
+    assert twin_stats["val_acc_history"] == stats["val_acc_history"]
+
+
+def test_callback_does_not_change_results():
+    a, b = (TwoLayerNet(5, 8, 3, std=0.1, seed=0) for _ in range(2))
+    a.train(X, y, X, y, learning_rate=0.1, num_iters=700, batch_size=10)
+    b.train(X, y, X, y, learning_rate=0.1, num_iters=700, batch_size=10, callback=lambda p: None)
+    assert a.params["W2"].tobytes() == b.params["W2"].tobytes()

@@ -8,6 +8,6 @@ True
 from ._activation_spec import ACTIVATIONS
 from ._validation import TrainingDivergedError
 from ._version import __version__
-from .net import TwoLayerNet
+from .net import TrainingProgress, TwoLayerNet
 
-__all__ = ["ACTIVATIONS", "TrainingDivergedError", "TwoLayerNet", "__version__"]
+__all__ = ["ACTIVATIONS", "TrainingDivergedError", "TrainingProgress", "TwoLayerNet", "__version__"]

@@ -6,6 +6,9 @@ epochs, decay, verbose lines); every numerical loop runs in ``_engine``.
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass
+
 import numpy as np
 
 from . import _engine as engine
@@ -16,6 +19,9 @@ from ._base import NetBase
 
 # Iterations run per compiled call at most, between the course's epoch and verbose points.
 _MAX_BLOCK = 256
+# Blocks are sized to take about this long, so that Python (Ctrl-C, a progress callback) gets
+# control back several times a second; a return costs microseconds, a block milliseconds.
+_BLOCK_SECONDS = 0.1
 # Rows scored per compiled call by predict, predict_proba and loss(X): bounds the scratch memory.
 _SCORE_ROWS = 8192
 
@@ -182,6 +188,8 @@ class TwoLayerNet(NetBase):
         num_iters=100,
         batch_size=200,
         verbose=False,
+        *,
+        callback=None,
     ):
         """Train with minibatch SGD, exactly as the course's ``train``.
 
@@ -205,6 +213,11 @@ class TwoLayerNet(NetBase):
         batch_size : int, default 200
         verbose : bool, default False
             Print ``iteration %d / %d: loss %f`` every 100 iterations.
+        callback : callable, optional
+            Called as ``callback(progress)`` with a :class:`TrainingProgress` several times a
+            second (between compiled blocks of iterations); returning ``False`` stops
+            training there, with the params and histories of the iterations done. Not part
+            of the course's API; results do not depend on it.
 
         Returns
         -------
@@ -255,16 +268,17 @@ class TwoLayerNet(NetBase):
         batch_pred = np.empty(batch_size, np.intp)
         val_pred = np.empty(len(X_val), np.intp)
 
-        it = 0
+        it, block = 0, 1
         while it < num_iters:
             # Run up to the next point where the course does something in Python.
             end = it
             while (
                 end < num_iters - 1
-                and end - it + 1 < _MAX_BLOCK
+                and end - it + 1 < block
                 and not (is_epoch_end(end) or is_report(end))
             ):
                 end += 1
+            started = time.perf_counter()
             batches = self._draw_batches(num_train, end - it + 1, batch_size)
             done = engine.train_steps(
                 X,
@@ -288,6 +302,8 @@ class TwoLayerNet(NetBase):
             if done < len(batches):
                 raise v.TrainingDivergedError(it + done, losses[done], history)
             it = end + 1
+            seconds = time.perf_counter() - started
+            block = min(_MAX_BLOCK, max(1, round(done * _BLOCK_SECONDS / max(seconds, 1e-9))))
 
             if is_report(end):
                 print(f"iteration {end} / {num_iters}: loss {losses[done - 1]:f}")
@@ -297,7 +313,31 @@ class TwoLayerNet(NetBase):
                 self._by_row_chunks(X_val, engine.predict, val_pred)
                 history["val_acc_history"].append((val_pred == y_val).mean())
                 learning_rate *= learning_rate_decay
+            if callback is not None:
+                progress = TrainingProgress(it, num_iters, float(losses[done - 1]), history)
+                if callback(progress) is False:
+                    break
         return history
+
+
+@dataclass(frozen=True)
+class TrainingProgress:
+    """What a ``train`` callback receives: how far training is and how it is going."""
+
+    #: Iterations done so far.
+    iteration: int
+    #: Iterations asked for.
+    num_iters: int
+    #: The loss of the last iteration done.
+    loss: float
+    #: The histories so far (the dict ``train`` returns; do not modify it).
+    history: dict
+
+    @property
+    def val_acc(self):
+        """The last validation accuracy recorded (at an epoch end), or None."""
+        values = self.history["val_acc_history"]
+        return float(values[-1]) if values else None
 
 
 def _store_scores(X, W1, b1, W2, b2, act, ap, work, out):
