@@ -136,3 +136,19 @@ def test_callback_does_not_change_results():
     a.train(X, y, X, y, learning_rate=0.1, num_iters=700, batch_size=10)
     b.train(X, y, X, y, learning_rate=0.1, num_iters=700, batch_size=10, callback=lambda p: None)
     assert a.params["W2"].tobytes() == b.params["W2"].tobytes()
+
+
+def test_whole_number_epochs_on_request():
+    # 60 rows / 7 per batch: the course's float epoch (8.57...) only ends at it = 0.
+    course = TwoLayerNet(5, 8, 3, std=0.1, seed=0).train(
+        X, y, X, y, learning_rate=0.1, num_iters=40, batch_size=7
+    )
+    assert len(course["val_acc_history"]) == 1
+    whole = TwoLayerNet(5, 8, 3, std=0.1, seed=0).train(
+        X, y, X, y, learning_rate=0.1, num_iters=40, batch_size=7, iterations_per_epoch=9
+    )
+    assert len(whole["val_acc_history"]) == 5  # it = 0, 9, 18, 27, 36
+    with pytest.raises(ValueError, match="iterations_per_epoch must be >= 1"):
+        TwoLayerNet(5, 8, 3).train(X, y, X, y, iterations_per_epoch=0)
+    with pytest.raises(TypeError, match="iterations_per_epoch must be an integer"):
+        TwoLayerNet(5, 8, 3).train(X, y, X, y, iterations_per_epoch=8.5)

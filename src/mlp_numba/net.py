@@ -189,6 +189,7 @@ class TwoLayerNet(NetBase):
         batch_size=200,
         verbose=False,
         *,
+        iterations_per_epoch=None,
         callback=None,
     ):
         """Train with minibatch SGD, exactly as the course's ``train``.
@@ -213,6 +214,12 @@ class TwoLayerNet(NetBase):
         batch_size : int, default 200
         verbose : bool, default False
             Print ``iteration %d / %d: loss %f`` every 100 iterations.
+        iterations_per_epoch : int, optional
+            The length of an epoch in iterations. Default: the course's
+            ``max(num_train / batch_size, 1)``, a float, so that when it is not a whole number
+            ``it % iterations_per_epoch == 0`` holds only at it = 0 and the learning rate
+            decays once. An integer gives an epoch end (accuracies, decay) every that many
+            iterations. Not part of the course's API.
         callback : callable, optional
             Called as ``callback(progress)`` with a :class:`TrainingProgress` several times a
             second (between compiled blocks of iterations); returning ``False`` stops
@@ -251,7 +258,10 @@ class TwoLayerNet(NetBase):
         dt = self.dtype.type
 
         num_train = len(X)
-        iterations_per_epoch = max(num_train / batch_size, 1)
+        if iterations_per_epoch is None:
+            iterations_per_epoch = max(num_train / batch_size, 1)
+        else:
+            iterations_per_epoch = v.check_int("iterations_per_epoch", iterations_per_epoch, 1)
         history = {"loss_history": [], "train_acc_history": [], "val_acc_history": []}
 
         def is_epoch_end(it):
