@@ -1,3 +1,5 @@
-from .demo import main
+"""``python -m mlp_numba``: the ``mlp-numba`` command line."""
 
-main()
+from .cli import main
+
+raise SystemExit(main())

@@ -142,6 +142,10 @@ def load_model(path, cls=None):
     if cls is None:
         from .net import TwoLayerNet as cls
     path = Path(path)
+    with open(path, "rb") as f:  # raises FileNotFoundError, IsADirectoryError, ...
+        magic = f.read(4)
+    if magic not in (b"PK\x03\x04", b"PK\x05\x06"):
+        raise ModelFileError(f"{path} is not an mlp-numba model file (not an .npz archive)")
     try:
         archive = np.load(path, allow_pickle=False)
         if not isinstance(archive, np.lib.npyio.NpzFile):

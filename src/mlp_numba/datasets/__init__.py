@@ -32,6 +32,7 @@ __all__ = [
     "load_digits",
     "load_fashion_mnist",
     "load_mnist",
+    "load_test_split",
     "prepare",
     "read_idx",
 ]
@@ -84,6 +85,15 @@ def load_dataset(name, root=None, *, download=False, progress=True):
     if name == "cifar10":
         return load_cifar10(root, download=download, dtype=np.uint8, progress=progress)
     raise ValueError(f"unknown data set {name!r}; valid names: {', '.join(DATASETS)}")
+
+
+def load_test_split(name, root=None, *, download=False, progress=True):
+    """The raw test images and labels that :func:`prepare` evaluates on (same rows, same order)."""
+    if name not in _SETTINGS:
+        raise ValueError(f"unknown data set {name!r}; valid names: {', '.join(DATASETS)}")
+    _, _, X_test, y_test = load_dataset(name, root, download=download, progress=progress)
+    num_test = _SETTINGS[name][1]
+    return X_test[:num_test], y_test[:num_test]
 
 
 def prepare(

@@ -1,0 +1,155 @@
+"""The ``mlp-numba`` command line: ``train``, ``evaluate``, ``predict`` and ``info``.
+
+Errors a user can cause (a missing data folder, a bad option value, an unreadable model) are
+printed as one line on stderr with a non-zero exit status, never as a traceback; set
+``MLP_NUMBA_DEBUG=1`` to see the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from .._activation_spec import ACTIVATIONS
+from .._version import __version__
+from ..datasets import DATASETS
+
+EXIT_ERROR = 2
+EXIT_INTERRUPTED = 130  # the shell's convention for a process stopped by SIGINT
+
+
+class UserError(Exception):
+    """A problem with what the user asked for, reported as one line."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        # One line instead of argparse's usage block plus message.
+        self.exit(EXIT_ERROR, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _nonnegative_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not (value >= 0 and value != float("inf")):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
+    return value
+
+
+def _positive_float(text):
+    value = _nonnegative_float(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
+def build_parser():
+    parser = _Parser(prog="mlp-numba", description="Train and use two-layer softmax networks.")
+    parser.add_argument("--version", action="version", version=f"mlp-numba {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    commands.required = True
+
+    train = commands.add_parser("train", help="train a net and save it with its history and plots")
+    data = train.add_argument_group("data")
+    data.add_argument(
+        "--dataset",
+        choices=DATASETS,
+        default="digits",
+        help="data set (default: digits, bundled with scikit-learn)",
+    )
+    data.add_argument("--data-dir", help="folder holding the data set's files")
+    data.add_argument(
+        "--download",
+        action="store_true",
+        help="fetch missing data files (checksum-verified) into the data dir",
+    )
+    data.add_argument(
+        "--num-validation", type=_positive_int, help="validation rows taken from the training set"
+    )
+    net = train.add_argument_group("net and training (defaults depend on the data set)")
+    net.add_argument("--hidden-size", type=_positive_int)
+    net.add_argument(
+        "--activation",
+        choices=ACTIVATIONS,
+        metavar="NAME",
+        help=f"one of: {', '.join(ACTIVATIONS)} (default: relu)",
+    )
+    net.add_argument("--std", type=_nonnegative_float, help="scale of the initial weights")
+    net.add_argument("--learning-rate", type=_positive_float)
+    net.add_argument("--decay", type=_positive_float, help="learning-rate factor per epoch")
+    net.add_argument("--reg", type=_nonnegative_float, help="L2 regularisation strength")
+    length = net.add_mutually_exclusive_group()
+    length.add_argument("--epochs", type=_positive_int)
+    length.add_argument("--iterations", type=_positive_int)
+    net.add_argument("--batch-size", type=_positive_int, default=200)
+    net.add_argument("--dtype", choices=("float64", "float32"), default="float64")
+    net.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seeds the initial weights, minibatches and validation split",
+    )
+    net.add_argument("--threads", type=_positive_int, help="Numba and BLAS threads")
+    out = train.add_argument_group("output")
+    out.add_argument("--output", "-o", help="output folder (default: runs/<dataset>-<date>-<time>)")
+    out.add_argument("--no-plots", action="store_true", help="do not write PNG plots")
+    out.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+
+    evaluate = commands.add_parser("evaluate", help="accuracy of a saved model on a data set")
+    evaluate.add_argument("model", help="a model file written by 'mlp-numba train'")
+    evaluate.add_argument("--dataset", choices=DATASETS, required=True)
+    evaluate.add_argument("--data-dir")
+    evaluate.add_argument("--download", action="store_true")
+
+    predict = commands.add_parser("predict", help="classes of the inputs in a .npy file")
+    predict.add_argument("model")
+    predict.add_argument("input", help=".npy file of raw inputs (images) or one input")
+    predict.add_argument("--output", "-o", help="write the predictions to this .npy file")
+    predict.add_argument("--proba", action="store_true", help="class probabilities instead")
+
+    commands.add_parser("info", help="versions, threads, BLAS and cache folders")
+    return parser
+
+
+def main(argv=None):
+    """Run the command line; return the exit status.
+
+    Examples
+    --------
+    >>> main(["info"])  # doctest: +SKIP
+    """
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "train":
+            from ._train import run_train as run
+        elif args.command == "evaluate":
+            from ._use import run_evaluate as run
+        elif args.command == "predict":
+            from ._use import run_predict as run
+        else:
+            from ._info import run_info as run
+        return run(args)
+    except KeyboardInterrupt:
+        print("mlp-numba: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except (UserError, ValueError, TypeError, OSError, ImportError) as exc:
+        if os.environ.get("MLP_NUMBA_DEBUG"):
+            raise
+        message = str(exc) or type(exc).__name__
+        if isinstance(exc, FileNotFoundError) and exc.filename and str(exc.filename) not in message:
+            message += f": {exc.filename}"
+        print(f"mlp-numba {args.command}: error: {message}", file=sys.stderr)
+        return EXIT_ERROR

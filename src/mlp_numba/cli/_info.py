@@ -1,0 +1,73 @@
+"""``mlp-numba info``: what a bug report needs, and where the library keeps its files."""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+from pathlib import Path
+
+import numba
+import numpy as np
+import scipy
+
+from .. import _numba_utils
+from .._version import __version__
+from ..datasets import data_home
+
+_ENVIRONMENT = (
+    "OMP_WAIT_POLICY",
+    "NUMBA_NUM_THREADS",
+    "NUMBA_THREADING_LAYER",
+    "NUMBA_CACHE_DIR",
+    "OPENBLAS_NUM_THREADS",
+    "MLP_NUMBA_DATA",
+)
+
+
+@numba.njit(parallel=True, cache=True)
+def _touch_threads(n):  # starts Numba's threading layer so that it can be named
+    total = 0
+    for i in numba.prange(n):
+        total += i
+    return total
+
+
+def _blas():
+    try:
+        import scipy.linalg.cython_blas  # noqa: F401  (the BLAS Numba's np.dot calls)
+        import threadpoolctl
+    except ImportError:
+        try:
+            config = np.show_config(mode="dicts")
+        except TypeError:  # NumPy < 1.25
+            config = {}
+        blas = config.get("Build Dependencies", {}).get("blas", {})
+        return [f"numpy: {blas.get('name', '?')} {blas.get('version', '')}".rstrip()]
+    return [
+        f"{Path(lib['filepath']).name}: {lib.get('internal_api')} {lib.get('version')}, "
+        f"{lib.get('num_threads')} threads, {lib.get('architecture', '?')}"
+        for lib in threadpoolctl.threadpool_info()
+        if lib.get("user_api") == "blas"
+    ]
+
+
+def run_info(args):
+    _touch_threads(4)
+    cache = numba.config.CACHE_DIR or str(Path(_numba_utils.__file__).parent / "__pycache__")
+    affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else "?"
+    lines = [
+        f"mlp-numba {__version__}",
+        f"python {platform.python_version()} ({sys.executable})",
+        f"numpy {np.__version__}, numba {numba.__version__}, scipy {scipy.__version__}",
+        f"platform: {platform.platform()}",
+        f"CPUs: {os.cpu_count()} (usable by this process: {affinity})",
+        f"numba threads: {numba.get_num_threads()} of {numba.config.NUMBA_NUM_THREADS}, "
+        f"threading layer {numba.threading_layer()}",
+        *(f"BLAS: {line}" for line in _blas()),
+        f"compiled-code cache: {cache}",
+        f"data home: {data_home()}",
+        *(f"{name}={os.environ[name]}" for name in _ENVIRONMENT if name in os.environ),
+    ]
+    print("\n".join(lines))
+    return 0
