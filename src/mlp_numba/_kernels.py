@@ -19,6 +19,7 @@ import numpy as np
 from numba import njit, prange
 
 from ._activations import activate, activate_grad
+from ._blas import gemm
 from ._numba_utils import cast, get_num_threads, set_num_threads
 
 #: Fixed number of chunks of a deterministic reduction (independent of the thread count).
@@ -72,9 +73,9 @@ def _add_bias(S, b):
 @njit
 def _forward(X, W1, b1, W2, b2, kind, ap, Z, A, S):
     """Z = X@W1 + b1, A = activation(Z), S = A@W2 + b2 (the class scores)."""
-    np.dot(X, W1, Z)
+    gemm(False, False, X, W1, Z)
     _bias_activation(Z, b1, kind, ap, A)
-    np.dot(A, W2, S)
+    gemm(False, False, A, W2, S)
     _add_bias(S, b2)
 
 
@@ -205,12 +206,12 @@ def _loss_and_grads(X, y, W1, b1, W2, b2, reg, squared_norm, kind, ap, work, gra
     _forward(X, W1, b1, W2, b2, kind, ap, Z, A, S)
     loss = _softmax_cross_entropy(S, y, dS, row_loss, partial) + reg * squared_norm
 
-    np.dot(A.T, dS, dW2)
+    gemm(True, False, A, dS, dW2)
     finite = _add_weight_decay(dW2, W2, reg, partial)
     _column_sums(dS, db2)
-    np.dot(dS, W2.T, dA)
+    gemm(False, True, dS, W2, dA)
     _activation_backward(dA, Z, A, kind, ap)
-    np.dot(X.T, dA, dW1)
+    gemm(True, False, X, dA, dW1)
     finite &= _add_weight_decay(dW1, W1, reg, partial)
     _column_sums(dA, db1)
     finite &= _all_finite(db1, partial) and _all_finite(db2, partial)

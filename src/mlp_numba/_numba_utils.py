@@ -100,6 +100,7 @@ def _cast_overload(like, value):
 _COMPILED_SOURCES = (
     "_activation_spec.py",
     "_activations.py",
+    "_blas.py",
     "_engine.py",
     "_kernels.py",
     "_numba_utils.py",
@@ -108,7 +109,9 @@ _COMPILED_SOURCES = (
 
 def _sources_stamp():
     here = pathlib.Path(__file__).parent
-    digest = hashlib.sha256(numba.__version__.encode())
+    from ._blas import BACKEND  # cached code calls this library by its symbol name
+
+    digest = hashlib.sha256(f"{numba.__version__} {BACKEND}".encode())
     for name in _COMPILED_SOURCES:
         digest.update((here / name).read_bytes())
     return digest.hexdigest()
