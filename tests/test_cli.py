@@ -160,3 +160,18 @@ def test_ctrl_c_stops_training_and_keeps_the_model(tmp_path):
     assert 0 < saved.metadata["iterations_done"] < 100_000_000
     assert len(history["loss_history"]) == saved.metadata["iterations_done"]
     assert "Traceback" not in "".join(err_lines)
+
+
+def test_progress_bar_in_a_log_prints_each_state_once():
+    import io
+
+    from mlp_numba._progress import ProgressBar
+
+    out = io.StringIO()
+    bar = ProgressBar(10, "train", stream=out, log_interval=0.0)
+    for done in (1, 5, 10):
+        bar.update(done, f"loss {1 / done:.2f}")
+    bar.close()
+    lines = out.getvalue().splitlines()
+    assert [line.split("|")[-1].strip() for line in lines] == [
+        "1/10 loss 1.00", "5/10 loss 0.20", "10/10 loss 0.10"]  # fmt: skip

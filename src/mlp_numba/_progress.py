@@ -35,6 +35,7 @@ class ProgressBar:
         self.log_interval = log_interval
         self.done, self.postfix = 0, ""
         self._last_draw = None
+        self._drawn = None
 
     def update(self, done, postfix=""):
         """Set the units done so far (not an increment) and the text after the counts."""
@@ -46,8 +47,9 @@ class ProgressBar:
             self._last_draw = now
 
     def close(self):
-        """Draw the final state and end the line."""
-        self._draw()
+        """Draw the final state (unless a log line already shows it) and end the line."""
+        if self.tty or self._drawn != (self.done, self.postfix):
+            self._draw()
         if self.enabled and self.tty:
             self.stream.write("\n")
             self.stream.flush()
@@ -55,6 +57,7 @@ class ProgressBar:
     def _draw(self):
         if not self.enabled:
             return
+        self._drawn = (self.done, self.postfix)
         fraction = self.done / self.total if self.total else 1.0
         filled = round(self.width * min(fraction, 1.0))
         bar = "#" * filled + " " * (self.width - filled)
