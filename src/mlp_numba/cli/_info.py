@@ -12,6 +12,7 @@ import numpy as np
 import scipy
 
 from .. import _numba_utils
+from .._blas import BACKEND
 from .._version import __version__
 from ..datasets import data_home
 
@@ -64,7 +65,8 @@ def run_info(args):
         f"CPUs: {os.cpu_count()} (usable by this process: {affinity})",
         f"numba threads: {numba.get_num_threads()} of {numba.config.NUMBA_NUM_THREADS}, "
         f"threading layer {numba.threading_layer()}",
-        *(f"BLAS: {line}" for line in _blas()),
+        f"kernels' matrix products: {BACKEND}",
+        *(f"BLAS loaded: {line}" for line in _blas()),
         f"compiled-code cache: {cache}",
         f"data home: {data_home()}",
         *(f"{name}={os.environ[name]}" for name in _ENVIRONMENT if name in os.environ),
