@@ -10,6 +10,7 @@ import numpy as np
 from . import _validation as v
 from . import model_file
 from ._activation_spec import resolve_activation
+from ._optimizer_spec import OPTIMIZERS
 
 
 class NetBase:
@@ -43,6 +44,36 @@ class NetBase:
         self.dtype = v.check_dtype(dtype)
         self.activation, self.activation_params = resolve_activation(activation, activation_params)
         self._rng = rng
+        #: The optimizer's name, parameters, step count and buffers, kept between ``train``
+        #: calls (and in model files) so that training resumes where it stopped.
+        self.optimizer_state = None
+
+    def _optimizer_state_for(self, name, values):
+        """The optimizer state for a ``train`` call: the kept one if it fits, else a new one."""
+        state = self.optimizer_state
+        fits = (
+            isinstance(state, dict)
+            and state.get("name") == name
+            and len(state.get("buffers", ())) == OPTIMIZERS[name][2]
+            and all(
+                set(buffers) == set(self.params)
+                and all(
+                    isinstance(b, np.ndarray)
+                    and b.shape == self.params[k].shape
+                    and b.dtype == self.dtype
+                    and b.flags.c_contiguous
+                    for k, b in buffers.items()
+                )
+                for buffers in state["buffers"]
+            )
+        )
+        if not fits:
+            count = OPTIMIZERS[name][2]
+            buffers = [{k: np.zeros_like(p) for k, p in self.params.items()} for _ in range(count)]
+            state = {"name": name, "step": 0, "buffers": buffers}
+        state["params"] = dict(values)
+        self.optimizer_state = state
+        return state
 
     @classmethod
     def _restore(cls, sizes, activation, activation_params, dtype, params, rng):

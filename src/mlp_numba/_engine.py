@@ -16,7 +16,7 @@ from ._kernels import (
     _forward,
     _gather_rows,
     _loss_and_grads,
-    _sgd_step,
+    _optimizer_step,
     _softmax_rows,
     _squared_norm,
 )
@@ -81,12 +81,15 @@ def loss_and_grads(X, y, W1, b1, W2, b2, reg, kind, ap, work, grads):
 
 @cached_njit
 def train_steps(
-    X, y, batches, W1, b1, W2, b2, learning_rate, reg, kind, ap, Xb, yb, work, grads, losses
-):
-    """SGD steps on the minibatches ``X[batches[t]]``, t = 0, 1, ...; losses[t] gets each loss.
+    X, y, batches, W1, b1, W2, b2, rates, reg, optimizer, hyper, step0, state1, state2,
+    kind, ap, Xb, yb, work, grads, losses,
+):  # fmt: skip
+    """Optimizer steps on the minibatches ``X[batches[t]]``, t = 0, 1, ...; losses[t] gets each
+    loss, ``rates[t]`` is its learning rate, and ``step0 + t + 1`` its optimizer step number.
 
-    Returns the number of steps taken: fewer than ``len(batches)`` when a loss or gradient was
-    not finite, in which case that step's update was not applied.
+    ``state1`` and ``state2`` hold the optimizer's buffers for (W1, b1, W2, b2) (empty arrays
+    when it keeps none). Returns the number of steps taken: fewer than ``len(batches)`` when a
+    loss or gradient was not finite, in which case that step's update was not applied.
     """
     dW1, db1, dW2, db2 = grads
     partial = work[6]
@@ -99,8 +102,13 @@ def train_steps(
         losses[t] = loss
         if not (finite and np.isfinite(loss)):
             return t
-        squared_norm = _sgd_step(W1, dW1, learning_rate, partial)
-        _sgd_step(b1, db1, learning_rate, partial)
-        squared_norm += _sgd_step(W2, dW2, learning_rate, partial)
-        _sgd_step(b2, db2, learning_rate, partial)
+        lr, step = rates[t], step0 + t + 1
+        squared_norm = _optimizer_step(
+            optimizer, W1, dW1, state1[0], state2[0], lr, hyper, step, partial
+        )
+        _optimizer_step(optimizer, b1, db1, state1[1], state2[1], lr, hyper, step, partial)
+        squared_norm += _optimizer_step(
+            optimizer, W2, dW2, state1[2], state2[2], lr, hyper, step, partial
+        )
+        _optimizer_step(optimizer, b2, db2, state1[3], state2[3], lr, hyper, step, partial)
     return batches.shape[0]

@@ -250,3 +250,90 @@ def _sgd_step(W, dW, learning_rate, partial):
     """W -= learning_rate * dW, the course's plain SGD update. Returns sum(W**2) of the new W,
     computed in the same pass with the chunks of ``_chunked_sum`` (so the same bits)."""
     return _axpy_reduce(W, dW, -learning_rate, True, partial)
+
+
+@njit(parallel=True)
+def _momentum_update(W, dW, V, lr, mu, nesterov, partial):
+    """Classical (or Nesterov, as CS231n writes it) momentum: V = mu*V - lr*dW, then
+    W += V (or W += -mu*V_old + (1 + mu)*V). Returns sum(W**2) of the new W."""
+    w = W.reshape(W.size)
+    g = dW.reshape(dW.size)
+    v = V.reshape(V.size)
+    n = w.size
+    step = (n + partial.shape[0] - 1) // partial.shape[0]
+    one = cast(W, 1)
+    threads = _small_work_serial(n)
+    for c in prange(partial.shape[0]):
+        s = cast(W, 0)
+        for k in range(c * step, min(n, (c + 1) * step)):
+            previous = v[k]
+            velocity = mu * previous - lr * g[k]
+            v[k] = velocity
+            x = w[k] - mu * previous + (one + mu) * velocity if nesterov else w[k] + velocity
+            w[k] = x
+            s += x * x
+        partial[c] = s
+    set_num_threads(threads)
+    total = cast(W, 0)
+    for c in range(partial.shape[0]):
+        total += partial[c]
+    return total
+
+
+@njit(parallel=True)
+def _adam_update(W, dW, M, S, lr, beta1, beta2, eps, decay, correction1, correction2, partial):
+    """Adam with bias correction; ``decay`` > 0 adds AdamW's decoupled weight decay.
+    Returns sum(W**2) of the new W."""
+    w = W.reshape(W.size)
+    g = dW.reshape(dW.size)
+    m = M.reshape(M.size)
+    v = S.reshape(S.size)
+    n = w.size
+    step = (n + partial.shape[0] - 1) // partial.shape[0]
+    one = cast(W, 1)
+    threads = _small_work_serial(n)
+    for c in prange(partial.shape[0]):
+        s = cast(W, 0)
+        for k in range(c * step, min(n, (c + 1) * step)):
+            gk = g[k]
+            mk = beta1 * m[k] + (one - beta1) * gk
+            vk = beta2 * v[k] + (one - beta2) * (gk * gk)
+            m[k] = mk
+            v[k] = vk
+            x = w[k] - lr * ((mk / correction1) / (np.sqrt(vk / correction2) + eps) + decay * w[k])
+            w[k] = x
+            s += x * x
+        partial[c] = s
+    set_num_threads(threads)
+    total = cast(W, 0)
+    for c in range(partial.shape[0]):
+        total += partial[c]
+    return total
+
+
+@njit
+def _optimizer_step(code, W, dW, state1, state2, lr, hyper, step, partial):
+    """Update W from its gradient with the optimizer ``code`` (see ``_optimizer_spec``), at
+    optimizer step ``step`` (1, 2, ...). Returns sum(W**2) of the new W."""
+    if code == 0:
+        return _sgd_step(W, dW, lr, partial)
+    if code <= 2:
+        return _momentum_update(W, dW, state1, lr, hyper[0], code == 2, partial)
+    beta1, beta2 = np.float64(hyper[0]), np.float64(hyper[1])
+    correction1 = cast(W, 1.0 - beta1**step)
+    correction2 = cast(W, 1.0 - beta2**step)
+    decay = hyper[3] if code == 4 else cast(W, 0)
+    return _adam_update(
+        W,
+        dW,
+        state1,
+        state2,
+        lr,
+        hyper[0],
+        hyper[1],
+        hyper[2],
+        decay,
+        correction1,
+        correction2,
+        partial,
+    )

@@ -19,6 +19,7 @@ import numpy as np
 
 from . import _validation as v
 from ._atomic import atomic_write
+from ._optimizer_spec import OPTIMIZERS, resolve_optimizer
 from ._version import __version__
 
 FORMAT = "mlp-numba-model"
@@ -27,6 +28,7 @@ FORMAT_VERSION = 1
 _META_KEY = "__mlp_numba__"
 _PARAM_KEYS = ("W1", "b1", "W2", "b2")
 _EXTRA = "extra/"
+_OPTIMIZER = "optimizer/"
 _BIT_GENERATORS = ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64")
 
 
@@ -97,6 +99,7 @@ def save_model(path, net, *, metadata=None, arrays=None):
         "activation_params": dict(net.activation_params),
         "dtype": net.dtype.name,
         "random_state": _rng_state(net._rng),
+        "optimizer": _optimizer_header(net.optimizer_state),
         "metadata": metadata,
     }
     try:
@@ -105,6 +108,9 @@ def save_model(path, net, *, metadata=None, arrays=None):
         raise TypeError(f"metadata must be JSON-serialisable with finite numbers: {exc}") from exc
     contents = {_META_KEY: np.array(document)}
     contents.update(zip(_PARAM_KEYS, params, strict=True))
+    if net.optimizer_state is not None:
+        for i, buffers in enumerate(net.optimizer_state["buffers"]):
+            contents.update({f"{_OPTIMIZER}{i}/{k}": b for k, b in buffers.items()})
     for name, value in arrays.items():
         if not isinstance(name, str) or not name:
             raise TypeError(f"arrays keys must be non-empty strings, got {name!r}")
@@ -177,6 +183,7 @@ def _restore(path, cls, contents):
     net = cls._restore(sizes, header["activation"], header["activation_params"], dtype, params, rng)
     if not all(np.isfinite(p).all() for p in params.values()):
         raise ModelFileError(f"{path} is damaged: its params hold NaN or inf")
+    net.optimizer_state = _optimizer_state(path, header.get("optimizer"), contents, net)
     arrays = {k[len(_EXTRA) :]: a for k, a in contents.items() if k.startswith(_EXTRA)}
     metadata = header["metadata"]
     if not isinstance(metadata, dict):
@@ -235,3 +242,32 @@ def _rng_from_state(state):
         state["state"]["key"] = np.asarray(state["state"]["key"], dtype=np.uint32)
     bit_generator.state = state
     return np.random.Generator(bit_generator)
+
+
+def _optimizer_header(state):
+    if state is None:
+        return None
+    return {"name": state["name"], "params": state["params"], "step": int(state["step"]),
+            "buffers": len(state["buffers"])}  # fmt: skip
+
+
+def _optimizer_state(path, header, contents, net):
+    """The saved optimizer state, checked against the net, or None when none was saved."""
+    if header is None:
+        return None
+    try:
+        name, values = resolve_optimizer(header["name"], header["params"])
+        step, count = header["step"], header["buffers"]
+        if not isinstance(step, int) or step < 0 or count != OPTIMIZERS[name][2]:
+            raise ValueError(f"bad step {step!r} or buffer count {count!r}")
+        buffers = [
+            {k: np.array(contents[f"{_OPTIMIZER}{i}/{k}"], order="C") for k in _PARAM_KEYS}
+            for i in range(count)
+        ]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelFileError(f"{path} is damaged: bad optimizer state ({exc})") from exc
+    for buffer in buffers:
+        for k, b in buffer.items():
+            if b.shape != net.params[k].shape or b.dtype != net.dtype:
+                raise ModelFileError(f"{path} is damaged: optimizer buffer {k!r} does not fit")
+    return {"name": name, "params": values, "step": step, "buffers": buffers}

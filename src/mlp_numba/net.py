@@ -16,6 +16,13 @@ from . import _validation as v
 from ._activation_spec import param_vector
 from ._activations import kind_marker
 from ._base import NetBase
+from ._optimizer_spec import (
+    OPTIMIZERS,
+    hyper_vector,
+    resolve_optimizer,
+    resolve_schedule,
+    scheduled_rates,
+)
 
 # Iterations run per compiled call at most, between the course's epoch and verbose points.
 _MAX_BLOCK = 256
@@ -189,6 +196,10 @@ class TwoLayerNet(NetBase):
         batch_size=200,
         verbose=False,
         *,
+        optimizer="sgd",
+        optimizer_params=None,
+        schedule="step",
+        schedule_params=None,
         iterations_per_epoch=None,
         callback=None,
     ):
@@ -214,6 +225,20 @@ class TwoLayerNet(NetBase):
         batch_size : int, default 200
         verbose : bool, default False
             Print ``iteration %d / %d: loss %f`` every 100 iterations.
+        optimizer : str, default "sgd"
+            ``"sgd"`` (the course's ``p -= learning_rate * grad``), ``"momentum"``,
+            ``"nesterov"`` (CS231n's form), ``"adam"`` or ``"adamw"`` (Adam with decoupled
+            weight decay). Its state (velocities, moments, step count) is kept in
+            ``self.optimizer_state`` between calls and in model files, so training resumes.
+        optimizer_params : dict, optional
+            ``{"momentum": 0.9}``; for Adam ``{"beta1": 0.9, "beta2": 0.999, "eps": 1e-8}``,
+            plus ``"weight_decay": 0.01`` for AdamW.
+        schedule : str, default "step"
+            ``"step"`` (the course's: multiply by ``learning_rate_decay`` at each epoch end),
+            ``"constant"``, ``"invscaling"`` (``learning_rate / (it + 1) ** power_t``) or
+            ``"cosine"`` (from ``learning_rate`` to ``min_lr`` over ``num_iters``).
+        schedule_params : dict, optional
+            ``{"power_t": 0.5}`` for invscaling, ``{"min_lr": 0.0}`` for cosine.
         iterations_per_epoch : int, optional
             The length of an epoch in iterations. Default: the course's
             ``max(num_train / batch_size, 1)``, a float, so that when it is not a whole number
@@ -256,6 +281,19 @@ class TwoLayerNet(NetBase):
         )
         W1, b1, W2, b2, act, ap = self._model()
         dt = self.dtype.type
+        optimizer, optimizer_params = resolve_optimizer(optimizer, optimizer_params)
+        schedule, schedule_params = resolve_schedule(schedule, schedule_params)
+        state = self._optimizer_state_for(optimizer, optimizer_params)
+        code = OPTIMIZERS[optimizer][0]
+        hyper = hyper_vector(optimizer, optimizer_params, self.dtype)
+        empty = tuple(np.empty((0,) * p.ndim, self.dtype) for p in (W1, b1, W2, b2))
+        state1, state2 = (
+            tuple(state["buffers"][i][k] for k in ("W1", "b1", "W2", "b2"))
+            if i < len(state["buffers"])
+            else empty
+            for i in range(2)
+        )
+        base_rate = learning_rate
 
         num_train = len(X)
         if iterations_per_epoch is None:
@@ -290,24 +328,15 @@ class TwoLayerNet(NetBase):
                 end += 1
             started = time.perf_counter()
             batches = self._draw_batches(num_train, end - it + 1, batch_size)
+            rates = scheduled_rates(
+                schedule, schedule_params, base_rate, learning_rate, it, len(batches), num_iters,
+                self.dtype,
+            )  # fmt: skip
             done = engine.train_steps(
-                X,
-                y,
-                batches,
-                W1,
-                b1,
-                W2,
-                b2,
-                dt(learning_rate),
-                dt(reg),
-                act,
-                ap,
-                Xb,
-                yb,
-                work.buffers,
-                grads,
-                losses,
-            )
+                X, y, batches, W1, b1, W2, b2, rates, dt(reg), code, hyper, state["step"],
+                state1, state2, act, ap, Xb, yb, work.buffers, grads, losses,
+            )  # fmt: skip
+            state["step"] += done
             history["loss_history"].extend(losses[:done])
             if done < len(batches):
                 raise v.TrainingDivergedError(it + done, losses[done], history)
@@ -322,7 +351,8 @@ class TwoLayerNet(NetBase):
                 history["train_acc_history"].append((batch_pred == yb).mean())
                 self._by_row_chunks(X_val, engine.predict, val_pred)
                 history["val_acc_history"].append((val_pred == y_val).mean())
-                learning_rate *= learning_rate_decay
+                if schedule == "step":
+                    learning_rate *= learning_rate_decay
             if callback is not None:
                 progress = TrainingProgress(it, num_iters, float(losses[done - 1]), history)
                 if callback(progress) is False:

@@ -15,6 +15,7 @@ from scipy.special import erf, expit
 from . import _validation as v
 from ._activation_spec import SELU_ALPHA, SELU_SCALE
 from ._base import NetBase
+from ._optimizer_spec import resolve_optimizer, resolve_schedule, scheduled_rates
 
 # Python floats, not NumPy scalars: they must not promote float32 arrays to float64.
 _SQRT_2 = math.sqrt(2.0)
@@ -144,14 +145,27 @@ class TwoLayerNet(NetBase):
         num_iters=100,
         batch_size=200,
         verbose=False,
+        *,
+        optimizer="sgd",
+        optimizer_params=None,
+        schedule="step",
+        schedule_params=None,
+        iterations_per_epoch=None,
     ):
-        """Minibatch SGD, the course's loop: see :meth:`mlp_numba.TwoLayerNet.train`."""
+        """The course's loop, with the same options as :meth:`mlp_numba.TwoLayerNet.train`."""
         X, y, X_val, y_val = self._check_train_data(X, y, X_val, y_val)
         learning_rate, learning_rate_decay, reg, num_iters, batch_size = v.check_train_args(
             learning_rate, learning_rate_decay, reg, num_iters, batch_size
         )
+        optimizer, optimizer_params = resolve_optimizer(optimizer, optimizer_params)
+        schedule, schedule_params = resolve_schedule(schedule, schedule_params)
+        state = self._optimizer_state_for(optimizer, optimizer_params)
+        base_rate = learning_rate
         num_train = X.shape[0]
-        iterations_per_epoch = max(num_train / batch_size, 1)
+        if iterations_per_epoch is None:
+            iterations_per_epoch = max(num_train / batch_size, 1)
+        else:
+            iterations_per_epoch = v.check_int("iterations_per_epoch", iterations_per_epoch, 1)
 
         loss_history, train_acc_history, val_acc_history = [], [], []
         for it in range(num_iters):
@@ -170,15 +184,24 @@ class TwoLayerNet(NetBase):
                     },
                 )
             loss_history.append(loss)
+            rate = scheduled_rates(
+                schedule, schedule_params, base_rate, learning_rate, it, 1, num_iters, self.dtype
+            )[0]
+            state["step"] += 1
             for name in ("W1", "b1", "W2", "b2"):
-                self.params[name] -= self.dtype.type(learning_rate) * grads[name]
+                buffers = [b[name] for b in state["buffers"]]
+                optimizer_update(
+                    optimizer, optimizer_params, self.params[name], grads[name], buffers, rate,
+                    state["step"],
+                )  # fmt: skip
 
             if verbose and it % 100 == 0:
                 print(f"iteration {it} / {num_iters}: loss {loss:f}")
             if it % iterations_per_epoch == 0:
                 train_acc_history.append((self.predict(X_batch) == y_batch).mean())
                 val_acc_history.append((self.predict(X_val) == y_val).mean())
-                learning_rate *= learning_rate_decay
+                if schedule == "step":
+                    learning_rate *= learning_rate_decay
 
         return {
             "loss_history": loss_history,
@@ -195,3 +218,36 @@ class TwoLayerNet(NetBase):
         scores = self.loss(X)
         e = np.exp(scores - scores.max(axis=1, keepdims=True))
         return e / e.sum(axis=1, keepdims=True)
+
+
+def optimizer_update(name, values, param, grad, buffers, rate, step):
+    """One update of ``param`` (in place) by the optimizer ``name``, in plain NumPy.
+
+    ``buffers`` are the optimizer's state arrays for this param (updated in place), ``rate``
+    the learning rate and ``step`` the optimizer step (1, 2, ...). The formulas are the
+    compiled kernels' (``_kernels._optimizer_step``), term for term.
+    """
+    dt = param.dtype.type
+    lr = dt(rate)
+    if name == "sgd":
+        param -= lr * grad
+    elif name in ("momentum", "nesterov"):
+        mu = dt(values["momentum"])
+        (velocity,) = buffers
+        previous = velocity.copy()
+        velocity[...] = mu * previous - lr * grad
+        if name == "nesterov":
+            param[...] = param - mu * previous + (dt(1) + mu) * velocity
+        else:
+            param += velocity
+    else:
+        beta1, beta2, eps = dt(values["beta1"]), dt(values["beta2"]), dt(values["eps"])
+        decay = dt(values.get("weight_decay", 0.0))
+        m, s = buffers
+        m[...] = beta1 * m + (dt(1) - beta1) * grad
+        s[...] = beta2 * s + (dt(1) - beta2) * (grad * grad)
+        correction1 = dt(1.0 - float(values["beta1"]) ** step)
+        correction2 = dt(1.0 - float(values["beta2"]) ** step)
+        param[...] = param - lr * (
+            (m / correction1) / (np.sqrt(s / correction2) + eps) + decay * param
+        )
