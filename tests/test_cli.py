@@ -42,6 +42,15 @@ def test_train_writes_model_history_and_plots(trained, capsys):
     assert accuracy == history["test_accuracy"] > 0.9
 
 
+def test_train_with_another_optimizer(tmp_path):
+    argv = ["train", "--iterations", "30", "--optimizer", "adam", "--schedule", "cosine",
+            "--learning-rate", "0.001", "-o", str(tmp_path), "-q", "--no-plots"]  # fmt: skip
+    assert main(argv) == 0
+    saved = load_model(tmp_path / "model.npz")
+    assert saved.metadata["settings"]["optimizer"] == "adam"
+    assert saved.net.optimizer_state["name"] == "adam" and saved.net.optimizer_state["step"] == 30
+
+
 def test_evaluate_reports_the_same_accuracy(trained, capsys):
     assert main(["evaluate", str(trained / "model.npz"), "--dataset", "digits"]) == 0
     out = capsys.readouterr().out
@@ -79,6 +88,7 @@ def test_predict_raw_images(trained, tmp_path, capsys):
         (["train", "--dataset", "mnist", "--data-dir", "/no/such/dir"], "no train-images"),
         (["train", "--threads", "999"], "more than the"),
         (["train", "--seed", "-3"], "--seed must be >= 0"),
+        (["train", "--optimizer", "rmsprop"], "invalid choice: 'rmsprop'"),
         (["evaluate", "missing.npz", "--dataset", "digits"], "No such file"),
         (["predict", "missing.npz", "x.npy"], "No such file"),
         ([], "required: COMMAND"),

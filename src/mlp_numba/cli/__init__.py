@@ -12,6 +12,7 @@ import os
 import sys
 
 from .._activation_spec import ACTIVATIONS
+from .._optimizer_spec import OPTIMIZERS, SCHEDULES
 from .._version import __version__
 from ..datasets import DATASETS
 
@@ -90,6 +91,18 @@ def build_parser():
     net.add_argument("--std", type=_nonnegative_float, help="scale of the initial weights")
     net.add_argument("--learning-rate", type=_positive_float)
     net.add_argument("--decay", type=_positive_float, help="learning-rate factor per epoch")
+    net.add_argument(
+        "--optimizer",
+        choices=tuple(OPTIMIZERS),
+        default="sgd",
+        help="update rule, with its default parameters (default: sgd)",
+    )
+    net.add_argument(
+        "--schedule",
+        choices=tuple(SCHEDULES),
+        default="step",
+        help="learning-rate schedule (default: step, the course's decay per epoch)",
+    )
     net.add_argument("--reg", type=_nonnegative_float, help="L2 regularisation strength")
     length = net.add_mutually_exclusive_group()
     length.add_argument("--epochs", type=_positive_int)

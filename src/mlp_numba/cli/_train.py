@@ -33,6 +33,12 @@ DEFAULTS = {
 
 def _settings(args):
     chosen = dict(DEFAULTS[args.dataset])
+    # The tuned rates are for plain SGD: momentum multiplies the step by about 1 / (1 - 0.9),
+    # and Adam's steps are of the order of its rate whatever the gradient's scale.
+    if args.optimizer in ("momentum", "nesterov"):
+        chosen["learning_rate"] *= 0.1
+    elif args.optimizer in ("adam", "adamw"):
+        chosen["learning_rate"] = 1e-3
     for key in ("hidden_size", "std", "learning_rate", "decay", "reg"):
         if getattr(args, key) is not None:
             chosen[key] = getattr(args, key)
@@ -41,7 +47,7 @@ def _settings(args):
         chosen.pop("epochs")
     elif args.epochs is not None:
         chosen["epochs"] = args.epochs
-    for key in ("batch_size", "dtype", "seed", "iterations", "threads"):
+    for key in ("batch_size", "dtype", "seed", "iterations", "threads", "optimizer", "schedule"):
         chosen[key] = getattr(args, key)
     return chosen
 
@@ -89,7 +95,8 @@ def run_train(args):
     print(
         f"training on {args.dataset}: {num_train} train / {len(data.X_val)} validation / "
         f"{len(data.X_test)} test rows, {data.num_features}-{settings['hidden_size']}-"
-        f"{data.num_classes} {settings['activation']} net, {num_iters} iterations",
+        f"{data.num_classes} {settings['activation']} net, {num_iters} iterations of "
+        f"{settings['optimizer']}",
         flush=True,
     )
     net = TwoLayerNet(
@@ -127,6 +134,8 @@ def run_train(args):
             num_iters=num_iters,
             batch_size=args.batch_size,
             iterations_per_epoch=iterations_per_epoch,
+            optimizer=settings["optimizer"],
+            schedule=settings["schedule"],
             callback=on_progress,
         )
         seconds = time.perf_counter() - started
