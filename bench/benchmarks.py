@@ -1,4 +1,5 @@
-"""asv suites: forward, loss and gradients, one training step, a training epoch and predict.
+"""asv suites: forward, loss and gradients, a training step (per activation and per optimizer),
+a training epoch and predict.
 
 Each ``setup`` builds the data and warms the JIT (the compiled code is cached on disk, so only
 the first run compiles). ``track_ratio_to_gemm`` reports a step's time over the time of its two
@@ -10,6 +11,7 @@ import time
 import numpy as np
 
 from mlp_numba import TwoLayerNet
+from mlp_numba._optimizer_spec import OPTIMIZERS
 
 SHAPES = {"cifar10": (3072, 100), "mnist": (784, 100), "digits": (64, 100)}
 B, C = 200, 10
@@ -79,6 +81,25 @@ class TrainStep(_Net):
             / 20
         )
         return step / floor
+
+    track_ratio_to_gemm.unit = "step / GEMMs"
+
+
+class TrainStepOptimizer(_Net):
+    """One step of each optimizer (ReLU), timed as 20 steps, and its distance from the floor."""
+
+    params = (["float64", "float32"], list(OPTIMIZERS), ["cifar10", "mnist"])
+    param_names = ["dtype", "optimizer", "shape"]
+
+    def setup(self, dtype, optimizer, shape):
+        super().setup(dtype, "relu", shape)
+        self.train_kw["optimizer"] = optimizer
+
+    def time_20_steps(self, dtype, optimizer, shape):
+        self.net.train(self.X, self.y, self.Xb, self.yb, num_iters=20, **self.train_kw)
+
+    def track_ratio_to_gemm(self, dtype, optimizer, shape):
+        return TrainStep.track_ratio_to_gemm(self, dtype, "relu", shape)
 
     track_ratio_to_gemm.unit = "step / GEMMs"
 
