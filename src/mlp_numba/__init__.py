@@ -10,4 +10,21 @@ from ._validation import TrainingDivergedError
 from ._version import __version__
 from .net import TrainingProgress, TwoLayerNet
 
-__all__ = ["ACTIVATIONS", "TrainingDivergedError", "TrainingProgress", "TwoLayerNet", "__version__"]
+
+def __getattr__(name):
+    # scikit-learn is optional: import the estimator only when it is asked for.
+    if name == "MLPNumbaClassifier":
+        from .estimator import MLPNumbaClassifier
+
+        return MLPNumbaClassifier
+    raise AttributeError(f"module 'mlp_numba' has no attribute {name!r}")
+
+
+__all__ = [
+    "ACTIVATIONS",
+    "MLPNumbaClassifier",
+    "TrainingDivergedError",
+    "TrainingProgress",
+    "TwoLayerNet",
+    "__version__",
+]
