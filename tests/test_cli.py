@@ -157,10 +157,11 @@ def test_ctrl_c_stops_training_and_keeps_the_model(tmp_path):
     try:
         assert started.wait(300), "no progress line: " + "".join(err_lines)
         proc.send_signal(signal.SIGINT)
-        stdout, _ = proc.communicate(timeout=120)
+        proc.wait(timeout=120)
+        stdout = proc.stdout.read()  # stderr belongs to the reader thread alone
     finally:
         proc.kill()
-    reader.join(10)
+    reader.join(30)
     assert proc.returncode == 130, "".join(err_lines)
     assert "training interrupted at iteration" in "".join(err_lines)
     assert "test accuracy:" in stdout

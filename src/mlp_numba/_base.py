@@ -114,14 +114,3 @@ class NetBase:
         X_val = v.check_features("X_val", X_val, self.input_size, self.dtype)
         y_val = v.check_labels("y_val", y_val, len(X_val), self.output_size, "X_val")
         return X, y, X_val, y_val
-
-    def _draw_batches(self, num_train, n_iters, batch_size):
-        """Minibatch indices for n_iters iterations, one row each.
-
-        One draw of shape (n_iters, batch_size) gives the same numbers as n_iters draws of
-        batch_size, for ``np.random.choice`` on the global state as for ``Generator.integers``,
-        so the course's random stream is followed exactly (a test checks it).
-        """
-        if self._rng is None:
-            return np.random.choice(num_train, (n_iters, batch_size))
-        return self._rng.integers(0, num_train, size=(n_iters, batch_size))

@@ -23,6 +23,7 @@ from ._optimizer_spec import (
     resolve_schedule,
     scheduled_rates,
 )
+from ._training_plan import BatchSampler, make_early_stopping, validation_loss
 
 # Iterations run per compiled call at most, between the course's epoch and verbose points.
 _MAX_BLOCK = 256
@@ -200,6 +201,8 @@ class TwoLayerNet(NetBase):
         optimizer_params=None,
         schedule="step",
         schedule_params=None,
+        sampling="replacement",
+        early_stopping=None,
         iterations_per_epoch=None,
         callback=None,
     ):
@@ -239,6 +242,14 @@ class TwoLayerNet(NetBase):
             ``"cosine"`` (from ``learning_rate`` to ``min_lr`` over ``num_iters``).
         schedule_params : dict, optional
             ``{"power_t": 0.5}`` for invscaling, ``{"min_lr": 0.0}`` for cosine.
+        sampling : {"replacement", "permutation"}, default "replacement"
+            Minibatches drawn with replacement (the course's), or through a fresh permutation
+            of the training rows each epoch.
+        early_stopping : None, True or dict, optional
+            Stop when the validation score has not improved for ``patience`` epoch ends and
+            put back the best params: True, or a dict of ``patience`` (10), ``monitor``
+            (``"val_acc"`` or ``"val_loss"``) and ``min_delta`` (0.0). The history then
+            also has ``best_iteration``, ``best_val_score`` and ``stopped_early``.
         iterations_per_epoch : int, optional
             The length of an epoch in iterations. Default: the course's
             ``max(num_train / batch_size, 1)``, a float, so that when it is not a whole number
@@ -301,6 +312,8 @@ class TwoLayerNet(NetBase):
         else:
             iterations_per_epoch = v.check_int("iterations_per_epoch", iterations_per_epoch, 1)
         history = {"loss_history": [], "train_acc_history": [], "val_acc_history": []}
+        sampler = BatchSampler(self._rng, num_train, batch_size, sampling)
+        stopper = make_early_stopping(early_stopping)
 
         def is_epoch_end(it):
             return it % iterations_per_epoch == 0
@@ -327,7 +340,7 @@ class TwoLayerNet(NetBase):
             ):
                 end += 1
             started = time.perf_counter()
-            batches = self._draw_batches(num_train, end - it + 1, batch_size)
+            batches = sampler.draw(end - it + 1)
             rates = scheduled_rates(
                 schedule, schedule_params, base_rate, learning_rate, it, len(batches), num_iters,
                 self.dtype,
@@ -353,10 +366,22 @@ class TwoLayerNet(NetBase):
                 history["val_acc_history"].append((val_pred == y_val).mean())
                 if schedule == "step":
                     learning_rate *= learning_rate_decay
+                if stopper is not None and stopper.update(
+                    history["val_acc_history"][-1],
+                    validation_loss(self.predict_proba(X_val), y_val)
+                    if stopper.monitor == "val_loss"
+                    else None,
+                    it,
+                    self.params,
+                ):
+                    break
             if callback is not None:
                 progress = TrainingProgress(it, num_iters, float(losses[done - 1]), history)
                 if callback(progress) is False:
                     break
+        if stopper is not None:
+            stopper.restore(self.params)
+            history.update(stopper.summary())
         return history
 
 

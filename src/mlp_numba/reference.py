@@ -16,6 +16,7 @@ from . import _validation as v
 from ._activation_spec import SELU_ALPHA, SELU_SCALE
 from ._base import NetBase
 from ._optimizer_spec import resolve_optimizer, resolve_schedule, scheduled_rates
+from ._training_plan import BatchSampler, make_early_stopping, validation_loss
 
 # Python floats, not NumPy scalars: they must not promote float32 arrays to float64.
 _SQRT_2 = math.sqrt(2.0)
@@ -150,6 +151,8 @@ class TwoLayerNet(NetBase):
         optimizer_params=None,
         schedule="step",
         schedule_params=None,
+        sampling="replacement",
+        early_stopping=None,
         iterations_per_epoch=None,
     ):
         """The course's loop, with the same options as :meth:`mlp_numba.TwoLayerNet.train`."""
@@ -168,8 +171,10 @@ class TwoLayerNet(NetBase):
             iterations_per_epoch = v.check_int("iterations_per_epoch", iterations_per_epoch, 1)
 
         loss_history, train_acc_history, val_acc_history = [], [], []
+        sampler = BatchSampler(self._rng, num_train, batch_size, sampling)
+        stopper = make_early_stopping(early_stopping)
         for it in range(num_iters):
-            idx = self._draw_batches(num_train, 1, batch_size)[0]
+            idx = sampler.draw(1)[0]
             X_batch, y_batch = X[idx], y[idx]
 
             loss, grads = self.loss(X_batch, y=y_batch, reg=reg)
@@ -202,12 +207,24 @@ class TwoLayerNet(NetBase):
                 val_acc_history.append((self.predict(X_val) == y_val).mean())
                 if schedule == "step":
                     learning_rate *= learning_rate_decay
+                if stopper is not None:
+                    val_loss = (
+                        validation_loss(self.predict_proba(X_val), y_val)
+                        if stopper.monitor == "val_loss"
+                        else None
+                    )
+                    if stopper.update(val_acc_history[-1], val_loss, it + 1, self.params):
+                        break
 
-        return {
+        history = {
             "loss_history": loss_history,
             "train_acc_history": train_acc_history,
             "val_acc_history": val_acc_history,
         }
+        if stopper is not None:
+            stopper.restore(self.params)
+            history.update(stopper.summary())
+        return history
 
     def predict(self, X):
         """Class index of the highest score for each row of X, shape (N,)."""

@@ -121,6 +121,27 @@ def build_parser():
     out.add_argument("--no-plots", action="store_true", help="do not write PNG plots")
     out.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 
+    search = commands.add_parser(
+        "search", help="grid or random search of hyperparameters on a validation split"
+    )
+    search.add_argument("--dataset", choices=DATASETS, default="digits")
+    search.add_argument("--data-dir")
+    search.add_argument("--download", action="store_true")
+    kind = search.add_mutually_exclusive_group()
+    kind.add_argument("--grid", action="store_true", help="every combination (the default)")
+    kind.add_argument("--trials", type=_positive_int, help="random search with this many trials")
+    for name in ("hidden-size", "learning-rate", "decay", "reg", "activation", "optimizer"):
+        search.add_argument(f"--{name}", help="values, comma-separated; for --trials also "
+                            "LOW:HIGH (log-uniform; integers for --hidden-size)")  # fmt: skip
+    search.add_argument("--epochs", type=_positive_int, default=10)
+    search.add_argument("--batch-size", type=_positive_int, default=200)
+    search.add_argument("--jobs", type=_positive_int, default=1, help="trials run side by side")
+    search.add_argument("--scheduler", help="run the trials on a Dask cluster (tcp://host:port)")
+    search.add_argument("--dtype", choices=("float64", "float32"), default="float64")
+    search.add_argument("--seed", type=int, default=0)
+    search.add_argument("--output", "-o", help="default: runs/search-<dataset>-<date>-<time>")
+    search.add_argument("--quiet", "-q", action="store_true")
+
     evaluate = commands.add_parser("evaluate", help="accuracy of a saved model on a data set")
     evaluate.add_argument("model", help="a model file written by 'mlp-numba train'")
     evaluate.add_argument("--dataset", choices=DATASETS, required=True)
@@ -148,6 +169,8 @@ def main(argv=None):
     try:
         if args.command == "train":
             from ._train import run_train as run
+        elif args.command == "search":
+            from ._search import run_search_command as run
         elif args.command == "evaluate":
             from ._use import run_evaluate as run
         elif args.command == "predict":
