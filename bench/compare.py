@@ -54,10 +54,12 @@ def gemm_floor(X, W1, dZ, repeat):
     return median_time(lambda: (np.dot(Xb, W1, out=Z), np.dot(Xb.T, dZ, out=dW1)), repeat * 5)
 
 
-def measure_train(cls, X, y, D, H, dtype, iters, repeat):
+def measure_train(cls, X, y, D, H, dtype, iters, repeat, optimizer="sgd"):
     # ipe = len(X) / B > iters, so no epoch bookkeeping falls inside the timed steps but it=0.
     net = cls(D, H, C, std=1e-3, dtype=dtype, seed=0)
     kw = dict(learning_rate=1e-4, learning_rate_decay=1.0, reg=1e-5, batch_size=B)
+    if optimizer != "sgd":
+        kw["optimizer"] = optimizer
     return median_time(
         lambda: net.train(X, y, X[:B], y[:B], num_iters=iters, **kw), repeat, per=iters
     )
@@ -158,6 +160,21 @@ def run_shape(name, dtype, args):
     return row
 
 
+def run_optimizer(name, dtype, optimizer, args):
+    """One step of mlp_numba with ``optimizer``, beside the GEMM floor timed just before it."""
+    D, H = SHAPES[name]
+    rng = np.random.default_rng(0)
+    n = max(B * (args.iters + 2), 10_000)
+    X = rng.standard_normal((n, D)).astype(dtype)
+    y = rng.integers(0, C, n)
+    W1 = rng.standard_normal((D, H)).astype(dtype)
+    dZ = rng.standard_normal((B, H)).astype(dtype)
+    gemm = gemm_floor(X, W1, dZ, args.repeat)
+    ours = measure_train(TwoLayerNet, X, y, D, H, dtype, args.iters, args.repeat, optimizer)
+    return {"shape": name, "dtype": np.dtype(dtype).name, "optimizer": optimizer,
+            "gemm_ms": 1e3 * gemm, "ours_ms": 1e3 * ours}  # fmt: skip
+
+
 def fmt(v, spec=".3f"):
     return "-" if v is None else format(v, spec)
 
@@ -196,6 +213,12 @@ def main(argv=None):
     parser.add_argument("--skip-torch", action="store_true")
     parser.add_argument("--skip-sklearn", action="store_true")
     parser.add_argument("--json", help="also write the results to this file")
+    parser.add_argument(
+        "--optimizers",
+        default="",
+        help="also time mlp_numba's step with these optimizers (comma-separated), e.g. "
+        "momentum,nesterov,adam,adamw: a second table",
+    )
     args = parser.parse_args(argv)
     for name in args.shapes.split(","):
         if name not in SHAPES:
@@ -215,10 +238,27 @@ def main(argv=None):
         "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS"),
     }
     print(markdown(rows))
+    optimizer_rows = []
+    if args.optimizers:
+        optimizer_rows = [
+            run_optimizer(name, np.dtype(dt).type, optimizer, args)
+            for name in args.shapes.split(",")
+            for dt in args.dtypes.split(",")
+            for optimizer in ["sgd", *args.optimizers.split(",")]
+        ]
+        print()
+        print("| shape | dtype | optimizer | 2 GEMMs ms | mlp_numba ms | / GEMMs |")
+        print("| --- | --- | --- | --- | --- | --- |")
+        for r in optimizer_rows:
+            step_ratio = fmt(ratio(r["ours_ms"], r["gemm_ms"]), ".2f")
+            print(
+                f"| {r['shape']} | {r['dtype']} | {r['optimizer']} | {fmt(r['gemm_ms'])} "
+                f"| {fmt(r['ours_ms'])} | {step_ratio} |"
+            )
     if args.json:
         tmp = args.json + ".tmp"
         with open(tmp, "w") as f:
-            json.dump({"machine": machine, "rows": rows}, f, indent=2)
+            json.dump({"machine": machine, "rows": rows, "optimizers": optimizer_rows}, f, indent=2)
         os.replace(tmp, args.json)
 
 
