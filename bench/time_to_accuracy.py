@@ -43,7 +43,7 @@ def train_ours(data, settings, batch_size=200):
         data.X_train, data.y_train, data.X_val, data.y_val,
         learning_rate=settings["learning_rate"], learning_rate_decay=settings["decay"],
         reg=settings["reg"], num_iters=settings["epochs"] * per_epoch, batch_size=batch_size,
-        iterations_per_epoch=per_epoch,
+        iterations_per_epoch=per_epoch, sampling="permutation",
     )  # fmt: skip
     seconds = time.perf_counter() - start
     return seconds, float((net.predict(data.X_test) == data.y_test).mean()), settings["epochs"]

@@ -98,6 +98,13 @@ def build_parser():
         help="update rule, with its default parameters (default: sgd)",
     )
     net.add_argument(
+        "--sampling",
+        choices=("permutation", "replacement"),
+        default="permutation",
+        help="minibatches from a fresh permutation each epoch (default), or drawn with "
+        "replacement as the course does",
+    )
+    net.add_argument(
         "--schedule",
         choices=tuple(SCHEDULES),
         default="step",

@@ -47,7 +47,16 @@ def _settings(args):
         chosen.pop("epochs")
     elif args.epochs is not None:
         chosen["epochs"] = args.epochs
-    for key in ("batch_size", "dtype", "seed", "iterations", "threads", "optimizer", "schedule"):
+    for key in (
+        "batch_size",
+        "dtype",
+        "seed",
+        "iterations",
+        "threads",
+        "optimizer",
+        "schedule",
+        "sampling",
+    ):
         chosen[key] = getattr(args, key)
     return chosen
 
@@ -136,6 +145,7 @@ def run_train(args):
             iterations_per_epoch=iterations_per_epoch,
             optimizer=settings["optimizer"],
             schedule=settings["schedule"],
+            sampling=settings["sampling"],
             callback=on_progress,
         )
         seconds = time.perf_counter() - started
