@@ -130,14 +130,20 @@ def measure_predict(X, D, H, dtype, repeat):
     return ours, gemm
 
 
-def run_shape(name, dtype, args):
-    D, H = SHAPES[name]
+def shape_data(D, H, dtype, iters):
+    """Training rows, labels, a W1 and a dZ for one shape, the same for every measurement."""
     rng = np.random.default_rng(0)
-    n = max(B * (args.iters + 2), 10_000)
+    n = max(B * (iters + 2), 10_000)
     X = rng.standard_normal((n, D)).astype(dtype)
     y = rng.integers(0, C, n)
     W1 = rng.standard_normal((D, H)).astype(dtype)
     dZ = rng.standard_normal((B, H)).astype(dtype)
+    return X, y, W1, dZ
+
+
+def run_shape(name, dtype, args):
+    D, H = SHAPES[name]
+    X, y, W1, dZ = shape_data(D, H, dtype, args.iters)
     row = {"shape": name, "D": D, "H": H, "B": B, "C": C, "dtype": np.dtype(dtype).name}
     row["gemm_ms"] = 1e3 * gemm_floor(X, W1, dZ, args.repeat)
     row["ours_ms"] = 1e3 * measure_train(TwoLayerNet, X, y, D, H, dtype, args.iters, args.repeat)
@@ -163,12 +169,7 @@ def run_shape(name, dtype, args):
 def run_optimizer(name, dtype, optimizer, args):
     """One step of mlp_numba with ``optimizer``, beside the GEMM floor timed just before it."""
     D, H = SHAPES[name]
-    rng = np.random.default_rng(0)
-    n = max(B * (args.iters + 2), 10_000)
-    X = rng.standard_normal((n, D)).astype(dtype)
-    y = rng.integers(0, C, n)
-    W1 = rng.standard_normal((D, H)).astype(dtype)
-    dZ = rng.standard_normal((B, H)).astype(dtype)
+    X, y, W1, dZ = shape_data(D, H, dtype, args.iters)
     gemm = gemm_floor(X, W1, dZ, args.repeat)
     ours = measure_train(TwoLayerNet, X, y, D, H, dtype, args.iters, args.repeat, optimizer)
     return {"shape": name, "dtype": np.dtype(dtype).name, "optimizer": optimizer,
