@@ -93,3 +93,26 @@ def test_model_selection_tools(digits):
     )  # fmt: skip
     search.fit(X, y)
     assert search.best_score_ > 0.8
+
+
+def test_early_stopping_keeps_the_best_epoch(digits):
+    X, y = digits
+    clf = MLPNumbaClassifier(epochs=400, learning_rate=1e-2, early_stopping=True, patience=5,
+                             random_state=0).fit(X / 16, y)  # fmt: skip
+    assert clf.n_iter_ < 400
+    assert clf.best_validation_score_ == max(clf.validation_scores_)
+    assert clf.score(X / 16, y) > 0.9
+
+
+def test_warm_start_continues_training(digits):
+    X, y = digits
+    clf = MLPNumbaClassifier(epochs=5, learning_rate=1e-2, warm_start=True, random_state=0)
+    clf.fit(X / 16, y)
+    first = clf.net_.params["W1"].copy()
+    clf.fit(X / 16, y)
+    assert clf.n_iter_ == 10 and len(clf.loss_curve_) == 10
+    assert clf.loss_curve_[5] < clf.loss_curve_[0]  # not restarted from fresh weights
+    assert not np.array_equal(first, clf.net_.params["W1"])
+    cold = MLPNumbaClassifier(epochs=5, learning_rate=1e-2, random_state=0).fit(X / 16, y)
+    cold.fit(X / 16, y)
+    assert cold.n_iter_ == 5

@@ -42,8 +42,17 @@ class MLPNumbaClassifier(ClassifierMixin, BaseEstimator):
     std : float or None, default None
         Scale of the initial weights; None gives He's ``sqrt(2 / n_features)``.
     dtype : {"float64", "float32"}, default "float64"
+    early_stopping : bool, default False
+        Hold out ``validation_fraction`` of the training rows (a stratified draw from
+        ``random_state`` when every class can be represented), stop when their accuracy has
+        not improved for ``patience`` epochs, and keep the best params. On tiny data sets the
+        held-out accuracy is coarse and training may stop early.
+    validation_fraction : float, default 0.1
+    patience : int, default 10
+    warm_start : bool, default False
+        ``fit`` continues from the current net and optimizer state when the data still fit.
     random_state : int, RandomState or None
-        Seeds the initial weights and the minibatches.
+        Seeds the initial weights, the minibatches and the validation draw.
 
     Attributes
     ----------
@@ -55,8 +64,10 @@ class MLPNumbaClassifier(ClassifierMixin, BaseEstimator):
     loss_curve_ : list of float
         The mean minibatch loss of each epoch.
     validation_scores_ : list of float
-        The accuracy on the training data at the start of each epoch (the course's
-        ``val_acc_history`` with the training set as validation set).
+        The validation accuracy at the start of each epoch (the course's ``val_acc_history``):
+        on the held-out rows with ``early_stopping``, else on the training rows.
+    best_validation_score_ : float or None
+        With ``early_stopping``: the best validation accuracy, whose params were kept.
 
     Examples
     --------
@@ -81,6 +92,10 @@ class MLPNumbaClassifier(ClassifierMixin, BaseEstimator):
         schedule="step",
         std=None,
         dtype="float64",
+        early_stopping=False,
+        validation_fraction=0.1,
+        patience=10,
+        warm_start=False,
         random_state=None,
     ):
         self.hidden_size = hidden_size
@@ -94,16 +109,23 @@ class MLPNumbaClassifier(ClassifierMixin, BaseEstimator):
         self.schedule = schedule
         self.std = std
         self.dtype = dtype
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.patience = patience
+        self.warm_start = warm_start
         self.random_state = random_state
 
     def fit(self, X, y):
         """Train a new net on (X, y) for ``epochs`` epochs; returns self."""
-        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], reset=True)
+        warm = self.warm_start and hasattr(self, "net_")
+        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], reset=not warm)
         check_classification_targets(y)
-        self.classes_ = unique_labels(y)
-        self._new_net(X.shape[1])
-        self.n_iter_, self.loss_curve_, self.validation_scores_ = 0, [], []
-        return self._train(X, y, self.epochs)
+        classes = unique_labels(y)
+        if not (warm and np.array_equal(classes, self.classes_)):
+            self.classes_ = classes
+            self._new_net(X.shape[1])
+            self.n_iter_, self.loss_curve_, self.validation_scores_ = 0, [], []
+        return self._train(X, y, self.epochs, hold_out=self.early_stopping)
 
     def partial_fit(self, X, y, classes=None):
         """One epoch on (X, y), continuing from the current net (and optimizer state).
@@ -136,17 +158,36 @@ class MLPNumbaClassifier(ClassifierMixin, BaseEstimator):
             seed=int(rng.randint(np.iinfo(np.int32).max)),
         )
 
-    def _train(self, X, y, epochs):
+    def _train(self, X, y, epochs, hold_out=False):
         codes = np.searchsorted(self.classes_, y)
-        if np.any(codes >= len(self.classes_)) or np.any(self.classes_[codes] != y):
+        codes[codes >= len(self.classes_)] = 0
+        if np.any(self.classes_[codes] != y):
             raise ValueError(f"y has labels not in classes_ {self.classes_!r}")
+        X_val, y_val, stopping = X, codes, None
+        if hold_out:
+            from sklearn.model_selection import train_test_split
+
+            n_val = max(1, math.ceil(self.validation_fraction * len(X)))
+            if n_val >= len(X):
+                raise ValueError(
+                    f"early_stopping needs training rows besides the {n_val} validation "
+                    f"rows: n_samples={len(X)}, validation_fraction={self.validation_fraction}"
+                )
+            counts = np.bincount(codes)
+            stratify = codes if n_val >= len(counts) and counts.min() >= 2 else None
+            X, X_val, codes, y_val = train_test_split(
+                X, codes, test_size=n_val, stratify=stratify,
+                random_state=check_random_state(self.random_state).randint(2**31 - 1),
+            )  # fmt: skip
+            stopping = {"patience": self.patience}
         batch_size = min(self.batch_size, len(X))
         per_epoch = max(math.ceil(len(X) / batch_size), 1)
         history = self.net_.train(
             X,
             codes,
-            X,
-            codes,
+            X_val,
+            y_val,
+            early_stopping=stopping,
             learning_rate=self.learning_rate,
             learning_rate_decay=self.learning_rate_decay,
             reg=self.reg,
@@ -157,9 +198,11 @@ class MLPNumbaClassifier(ClassifierMixin, BaseEstimator):
             iterations_per_epoch=per_epoch,
         )
         losses = np.asarray(history["loss_history"], dtype=np.float64)
-        self.loss_curve_ += [float(chunk.mean()) for chunk in np.array_split(losses, epochs)]
+        done = max(1, math.ceil(len(losses) / per_epoch))
+        self.loss_curve_ += [float(chunk.mean()) for chunk in np.array_split(losses, done)]
         self.validation_scores_ += [float(a) for a in history["val_acc_history"]]
-        self.n_iter_ += epochs
+        self.best_validation_score_ = history.get("best_val_score")
+        self.n_iter_ += done
         return self
 
     def _scores_input(self, X):
