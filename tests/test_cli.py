@@ -51,6 +51,16 @@ def test_train_with_another_optimizer(tmp_path):
     assert saved.net.optimizer_state["name"] == "adam" and saved.net.optimizer_state["step"] == 30
 
 
+def test_train_with_early_stopping(tmp_path, capsys):
+    argv = ["train", "--epochs", "400", "--early-stopping", "3", "-o", str(tmp_path), "-q",
+            "--no-plots"]  # fmt: skip
+    assert main(argv) == 0
+    assert "stopped early after" in capsys.readouterr().out
+    history = json.loads((tmp_path / "history.json").read_text())
+    assert history["stopped_early"] and not history["interrupted"]
+    assert history["iterations_done"] < 400 * history["iterations_per_epoch"]
+
+
 def test_evaluate_reports_the_same_accuracy(trained, capsys):
     assert main(["evaluate", str(trained / "model.npz"), "--dataset", "digits"]) == 0
     out = capsys.readouterr().out

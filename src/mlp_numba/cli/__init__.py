@@ -105,6 +105,13 @@ def build_parser():
         "replacement as the course does",
     )
     net.add_argument(
+        "--early-stopping",
+        type=_positive_int,
+        metavar="PATIENCE",
+        help="stop when the validation accuracy has not improved for PATIENCE epochs, and "
+        "keep the best epoch's params",
+    )
+    net.add_argument(
         "--schedule",
         choices=tuple(SCHEDULES),
         default="step",

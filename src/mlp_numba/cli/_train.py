@@ -56,6 +56,7 @@ def _settings(args):
         "optimizer",
         "schedule",
         "sampling",
+        "early_stopping",
     ):
         chosen[key] = getattr(args, key)
     return chosen
@@ -146,12 +147,16 @@ def run_train(args):
             optimizer=settings["optimizer"],
             schedule=settings["schedule"],
             sampling=settings["sampling"],
+            early_stopping=(
+                None if args.early_stopping is None else {"patience": args.early_stopping}
+            ),
             callback=on_progress,
         )
         seconds = time.perf_counter() - started
         bar.close()
         done = len(history["loss_history"])
-        interrupted = done < num_iters
+        stopped_early = bool(history.get("stopped_early"))
+        interrupted = done < num_iters and not stopped_early
 
         val_acc = float((net.predict(data.X_val) == data.y_val).mean())
         test_acc = float((net.predict(data.X_test) == data.y_test).mean())
@@ -162,6 +167,8 @@ def run_train(args):
             "iterations_per_epoch": iterations_per_epoch,
             "iterations_done": done,
             "interrupted": interrupted,
+            "stopped_early": stopped_early,
+            "best_iteration": history.get("best_iteration"),
             "train_seconds": seconds,
             "compile_seconds": compile_seconds,
             "val_accuracy": val_acc,
@@ -169,6 +176,9 @@ def run_train(args):
         }
         written = _write_outputs(out_dir, net, data, history, report, plots=not args.no_plots)
 
+    if stopped_early:
+        print(f"stopped early after {done} iterations; kept the params of iteration "
+              f"{history['best_iteration']}")  # fmt: skip
     if interrupted:
         print(f"training interrupted at iteration {done} of {num_iters}; the model trained "
               "so far is saved", file=sys.stderr)  # fmt: skip
@@ -201,7 +211,10 @@ def _write_outputs(out_dir, net, data, history, report, plots):
     ]
     document = {
         **report,
-        **{key: [float(x) for x in values] for key, values in history.items()},
+        **{
+            key: [float(x) for x in history[key]]
+            for key in ("loss_history", "train_acc_history", "val_acc_history")
+        },
     }
     with atomic_write(out_dir / "history.json", "w", encoding="utf-8") as f:
         json.dump(document, f, indent=1)
