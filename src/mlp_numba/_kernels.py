@@ -113,6 +113,15 @@ def _softmax_cross_entropy(S, y, dS, row_loss, partial):
     return _chunked_sum(row_loss, False, partial) / n
 
 
+@njit(inline="always")
+def _sum_partials(partial, like):
+    """The chunks' partial sums added in a fixed order, in the dtype of ``like``."""
+    total = cast(like, 0)
+    for c in range(partial.shape[0]):
+        total += partial[c]
+    return total
+
+
 @njit(parallel=True)
 def _chunked_sum(a, squares, partial):
     """Sum of a (of its squares if ``squares``) over a fixed number of chunks: the same bits
@@ -128,10 +137,7 @@ def _chunked_sum(a, squares, partial):
             s += flat[k] * flat[k] if squares else flat[k]
         partial[c] = s
     set_num_threads(threads)
-    total = cast(a, 0)
-    for c in range(n_chunks):
-        total += partial[c]
-    return total
+    return _sum_partials(partial, a)
 
 
 @njit(parallel=True)
@@ -173,10 +179,7 @@ def _axpy_reduce(y, x, alpha, squares, partial):
             s += v * v if squares else v - v
         partial[c] = s
     set_num_threads(threads)
-    total = cast(y, 0)
-    for c in range(partial.shape[0]):
-        total += partial[c]
-    return total
+    return _sum_partials(partial, y)
 
 
 @njit
@@ -274,10 +277,7 @@ def _momentum_update(W, dW, V, lr, mu, nesterov, partial):
             s += x * x
         partial[c] = s
     set_num_threads(threads)
-    total = cast(W, 0)
-    for c in range(partial.shape[0]):
-        total += partial[c]
-    return total
+    return _sum_partials(partial, W)
 
 
 @njit(parallel=True)
@@ -305,10 +305,7 @@ def _adam_update(W, dW, M, S, lr, beta1, beta2, eps, decay, correction1, correct
             s += x * x
         partial[c] = s
     set_num_threads(threads)
-    total = cast(W, 0)
-    for c in range(partial.shape[0]):
-        total += partial[c]
-    return total
+    return _sum_partials(partial, W)
 
 
 @njit
