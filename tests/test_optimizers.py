@@ -120,3 +120,31 @@ def test_bad_optimizer_arguments(cls, kw, error, message):
     with pytest.raises(error, match=message):
         _train(net, **kw)
     np.testing.assert_array_equal(net.params["W1"], before)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("optimizer", list(OPTIMIZERS))
+def test_one_compiled_update_is_the_reference_bit_for_bit(dtype, optimizer):
+    """The update pass (L2 term added on the fly, then the optimizer) rounds like the reference:
+    no fast-math reordering reaches its arithmetic. 1000 elements span several chunks."""
+    from mlp_numba._optimizer_spec import hyper_vector, resolve_optimizer
+    from mlp_numba._updates import N_CHUNKS, update
+
+    r = np.random.default_rng(7)
+    W, G, M = (r.standard_normal((100, 10)).astype(dtype) * dtype(s) for s in (1, 1e-3, 1e-3))
+    V = np.abs(r.standard_normal((100, 10))).astype(dtype) * dtype(1e-6)
+    _, values = resolve_optimizer(optimizer)
+    code, _, n_buffers = OPTIMIZERS[optimizer]
+    lr, reg, step = dtype(0.01), dtype(1e-3), 3
+    mine = [W.copy(), M.copy(), V.copy()]
+    theirs = [W.copy(), M.copy(), V.copy()]
+    state = mine[1:] if n_buffers else [np.empty(0, dtype)] * 2
+    norm = update(code, mine[0], G, *state, lr, reg, hyper_vector(optimizer, values), step,
+                  np.empty(N_CHUNKS, dtype))  # fmt: skip
+    full_grad = G + dtype(2) * reg * theirs[0]
+    reference.optimizer_update(optimizer, values, theirs[0], full_grad, theirs[1:1 + n_buffers],
+                               lr, step)  # fmt: skip
+    for a, b in zip(mine, theirs, strict=True):
+        assert a.dtype == dtype
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_allclose(norm, np.sum(theirs[0].astype(np.float64) ** 2), rtol=1e-5)

@@ -11,16 +11,16 @@ from __future__ import annotations
 import numpy as np
 
 from ._kernels import (
-    N_CHUNKS,
     _argmax_rows,
     _forward,
     _gather_rows,
+    _loss_and_data_grads,
     _loss_and_grads,
-    _optimizer_step,
     _softmax_rows,
     _squared_norm,
 )
 from ._numba_utils import cached_njit
+from ._updates import N_CHUNKS, update
 
 
 class Workspace:
@@ -93,22 +93,23 @@ def train_steps(
     """
     dW1, db1, dW2, db2 = grads
     partial = work[6]
+    zero = reg - reg  # the biases carry no L2 term
     squared_norm = _squared_norm(W1, W2, partial)
     for t in range(batches.shape[0]):
         _gather_rows(X, y, batches[t], Xb, yb)
-        loss, finite = _loss_and_grads(
+        loss, finite = _loss_and_data_grads(
             Xb, yb, W1, b1, W2, b2, reg, squared_norm, kind, ap, work, grads
         )
         losses[t] = loss
         if not (finite and np.isfinite(loss)):
             return t
         lr, step = rates[t], step0 + t + 1
-        squared_norm = _optimizer_step(
-            optimizer, W1, dW1, state1[0], state2[0], lr, hyper, step, partial
+        squared_norm = update(
+            optimizer, W1, dW1, state1[0], state2[0], lr, reg, hyper, step, partial
         )
-        _optimizer_step(optimizer, b1, db1, state1[1], state2[1], lr, hyper, step, partial)
-        squared_norm += _optimizer_step(
-            optimizer, W2, dW2, state1[2], state2[2], lr, hyper, step, partial
+        update(optimizer, b1, db1, state1[1], state2[1], lr, zero, hyper, step, partial)
+        squared_norm += update(
+            optimizer, W2, dW2, state1[2], state2[2], lr, reg, hyper, step, partial
         )
-        _optimizer_step(optimizer, b2, db2, state1[3], state2[3], lr, hyper, step, partial)
+        update(optimizer, b2, db2, state1[3], state2[3], lr, zero, hyper, step, partial)
     return batches.shape[0]

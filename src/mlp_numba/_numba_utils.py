@@ -104,6 +104,7 @@ _COMPILED_SOURCES = (
     "_engine.py",
     "_kernels.py",
     "_numba_utils.py",
+    "_updates.py",
 )
 
 

@@ -1,6 +1,6 @@
 """Optimizers and learning-rate schedules: names, parameters and defaults, shared by both nets.
 
-The compiled update (``_kernels._optimizer_step``) and the NumPy reference
+The compiled update (``_updates.update``) and the NumPy reference
 (``reference.optimizer_update``) implement every name here with the same formulas; tests check
 that they agree. The course's plain SGD with per-epoch step decay is the default.
 """
@@ -74,8 +74,12 @@ def resolve_schedule(name, params=None):
     return name, values
 
 
-def hyper_vector(name, values, dtype):
-    """The optimizer's parameters as the kernels take them: (momentum or beta1, beta2, eps, wd)."""
+def hyper_vector(name, values):
+    """The optimizer's parameters as the kernels take them: (momentum or beta1, beta2, eps, wd).
+
+    Always float64, like the reference's Python floats: Adam's bias corrections are computed
+    from them in float64 before being rounded to the net's dtype.
+    """
     first = values.get("momentum", values.get("beta1", 0.0))
     vector = (
         first,
@@ -83,7 +87,7 @@ def hyper_vector(name, values, dtype):
         values.get("eps", 0.0),
         values.get("weight_decay", 0.0),
     )
-    return np.array(vector, dtype=dtype)
+    return np.array(vector, dtype=np.float64)
 
 
 def scheduled_rates(schedule, values, base_rate, current_rate, start, count, num_iters, dtype):

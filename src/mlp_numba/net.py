@@ -296,7 +296,7 @@ class TwoLayerNet(NetBase):
         schedule, schedule_params = resolve_schedule(schedule, schedule_params)
         state = self._optimizer_state_for(optimizer, optimizer_params)
         code = OPTIMIZERS[optimizer][0]
-        hyper = hyper_vector(optimizer, optimizer_params, self.dtype)
+        hyper = hyper_vector(optimizer, optimizer_params)
         empty = tuple(np.empty((0,) * p.ndim, self.dtype) for p in (W1, b1, W2, b2))
         state1, state2 = (
             tuple(state["buffers"][i][k] for k in ("W1", "b1", "W2", "b2"))

@@ -242,7 +242,7 @@ def optimizer_update(name, values, param, grad, buffers, rate, step):
 
     ``buffers`` are the optimizer's state arrays for this param (updated in place), ``rate``
     the learning rate and ``step`` the optimizer step (1, 2, ...). The formulas are the
-    compiled kernels' (``_kernels._optimizer_step``), term for term.
+    compiled kernels' (``_updates.update``), term for term.
     """
     dt = param.dtype.type
     lr = dt(rate)

@@ -1,0 +1,172 @@
+"""Compiled parameter updates: one pass over a parameter, its gradient and the optimizer's state.
+
+Each update adds the L2 term's gradient (``2 * reg * W``) on the fly, so the training loop never
+writes the full gradient of W1 a second time, and returns ``sum(W**2)`` of the new parameter,
+which the next step's loss needs. The formulas are the reference's
+(``reference.optimizer_update``) term for term; the optimizer codes are
+``_optimizer_spec.OPTIMIZERS``'.
+
+Speed: an update is a memory pass over a few arrays the size of W1, and it runs at memory speed
+only if LLVM vectorises it. Two things stop it: Numba's default Python error model puts a
+zero-division check before every ``/`` (so ``error_model="numpy"``), and a running sum is a chain
+of dependent additions unless it may be reordered (so ``fastmath={"reassoc", "nsz"}``, which
+leaves NaN and inf semantics alone). Measured here on a 3072 x 100 float64 Adam update, one
+thread: 1.45 ms before, 0.36 ms after.
+
+Determinism: the reorderings are fixed when the code is compiled and every chunk of
+``N_CHUNKS`` is summed by one thread, so the bits do not depend on the number of threads.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from ._numba_utils import cast, get_num_threads, set_num_threads
+
+#: Fixed number of chunks of a deterministic reduction (independent of the thread count).
+N_CHUNKS = 64
+#: Elements below which a kernel runs on one thread: waking a sleeping worker costs ~60 us
+#: here, more than a 200 x 100 element-wise pass takes on one core.
+MIN_PARALLEL_WORK = 1 << 16
+#: Let a running sum be reordered into vector lanes; NaN and inf keep their meaning.
+REORDER_SUMS = {"reassoc", "nsz"}
+
+
+@njit
+def small_work_serial(work):
+    """Run the next parallel region on one thread if ``work`` is small; returns the thread
+    count to restore afterwards with ``set_num_threads``."""
+    previous = get_num_threads()
+    if work < MIN_PARALLEL_WORK:
+        set_num_threads(1)
+    return previous
+
+
+@njit(inline="always")
+def chunk_bounds(c, n, n_chunks):
+    """The slice [lo, hi) of chunk ``c`` of ``n`` elements cut into ``n_chunks`` (may be empty)."""
+    step = (n + n_chunks - 1) // n_chunks
+    return min(n, c * step), min(n, (c + 1) * step)
+
+
+@njit(inline="always")
+def sum_partials(partial, like):
+    """The chunks' partial sums added in a fixed order, in the dtype of ``like``."""
+    total = cast(like, 0)
+    for c in range(partial.shape[0]):
+        total += partial[c]
+    return total
+
+
+# The chunk functions below take 1-d slices and loop over ``range(w.size)``: a loop over
+# ``range(lo, hi)`` of a longer array is not vectorised (Numba's index wraparound for a
+# possibly negative ``lo`` stands in the way). The updates carry no fast-math flags, so they
+# round exactly like the reference; the sum of squares of the new values is a second loop over
+# the chunk, still in cache. (Fused into the update loop it would need the flags, and Numba
+# then applies them to the inlined arithmetic too: seen here as last-bit differences in Adam.)
+
+
+@njit(fastmath=REORDER_SUMS, error_model="numpy")
+def _sum_chunk(a, squares):
+    s = cast(a, 0)
+    for k in range(a.size):
+        s += a[k] * a[k] if squares else a[k]
+    return s
+
+
+@njit(error_model="numpy")
+def _sgd_chunk(w, g, lr, decay):
+    for k in range(w.size):
+        w[k] = w[k] - lr * (g[k] + decay * w[k])
+
+
+@njit(error_model="numpy")
+def _momentum_chunk(w, g, v, lr, decay, mu, nesterov):
+    one = cast(w, 1)
+    for k in range(w.size):
+        previous = v[k]
+        velocity = mu * previous - lr * (g[k] + decay * w[k])
+        v[k] = velocity
+        w[k] = w[k] - mu * previous + (one + mu) * velocity if nesterov else w[k] + velocity
+
+
+@njit(error_model="numpy")
+def _adam_chunk(w, g, m, v, lr, decay, beta1, beta2, eps, weight_decay, correction1, correction2):
+    one = cast(w, 1)
+    for k in range(w.size):
+        gk = g[k] + decay * w[k]
+        mk = beta1 * m[k] + (one - beta1) * gk
+        vk = beta2 * v[k] + (one - beta2) * (gk * gk)
+        m[k] = mk
+        v[k] = vk
+        w[k] = w[k] - lr * (
+            (mk / correction1) / (np.sqrt(vk / correction2) + eps) + weight_decay * w[k]
+        )
+
+
+@njit(parallel=True, error_model="numpy")
+def chunked_sum(a, squares, partial):
+    """Sum of a (of its squares if ``squares``) over a fixed number of chunks: the same bits
+    for any thread count. ``partial`` holds N_CHUNKS values."""
+    flat = a.reshape(a.size)
+    threads = small_work_serial(flat.size)
+    for c in prange(partial.shape[0]):
+        lo, hi = chunk_bounds(c, flat.size, partial.shape[0])
+        partial[c] = _sum_chunk(flat[lo:hi], squares)
+    set_num_threads(threads)
+    return sum_partials(partial, a)
+
+
+@njit
+def all_finite(a, partial):
+    """True when no element of ``a`` is NaN or inf, nor so large that their sum overflows:
+    either way the training step that produced ``a`` has diverged."""
+    return np.isfinite(chunked_sum(a, False, partial))
+
+
+@njit(parallel=True, error_model="numpy")
+def add_weight_decay(dW, W, reg):
+    """dW += 2 * reg * W: the gradient of the loss's ``reg * sum(W**2)`` term."""
+    g = dW.reshape(dW.size)
+    w = W.reshape(W.size)
+    decay = cast(W, 2) * reg
+    threads = small_work_serial(w.size)
+    for k in prange(w.size):
+        g[k] += decay * w[k]
+    set_num_threads(threads)
+
+
+@njit(parallel=True, error_model="numpy")
+def update(code, W, dW, state1, state2, lr, reg, hyper, step, partial):
+    """Update W in place from its data gradient ``dW`` (without the L2 term, which is added
+    here) with the optimizer ``code``, at optimizer step ``step`` (1, 2, ...).
+
+    ``state1`` and ``state2`` are the optimizer's buffers shaped like W (empty when it keeps
+    none), ``hyper`` its float64 parameters (``_optimizer_spec.hyper_vector``). Returns sum(W**2) of
+    the new W.
+    """
+    w = W.reshape(W.size)
+    g = dW.reshape(dW.size)
+    s1 = state1.reshape(state1.size)
+    s2 = state2.reshape(state2.size)
+    decay = cast(W, 2) * reg
+    first, beta2, eps = cast(W, hyper[0]), cast(W, hyper[1]), cast(W, hyper[2])
+    correction1 = cast(W, 1.0 - hyper[0] ** step)
+    correction2 = cast(W, 1.0 - hyper[1] ** step)
+    weight_decay = cast(W, hyper[3]) if code == 4 else cast(W, 0)
+    threads = small_work_serial(w.size)
+    for c in prange(partial.shape[0]):
+        lo, hi = chunk_bounds(c, w.size, partial.shape[0])
+        if code == 0:
+            _sgd_chunk(w[lo:hi], g[lo:hi], lr, decay)
+        elif code <= 2:
+            _momentum_chunk(w[lo:hi], g[lo:hi], s1[lo:hi], lr, decay, first, code == 2)
+        else:
+            _adam_chunk(
+                w[lo:hi], g[lo:hi], s1[lo:hi], s2[lo:hi], lr, decay,
+                first, beta2, eps, weight_decay, correction1, correction2,
+            )  # fmt: skip
+        partial[c] = _sum_chunk(w[lo:hi], True)
+    set_num_threads(threads)
+    return sum_partials(partial, W)
