@@ -1,9 +1,11 @@
 """Time to accuracy on MNIST: ``mlp-numba train``'s defaults against scikit-learn and PyTorch.
 
-mlp_numba trains with the command line's default settings for MNIST; scikit-learn's
-MLPClassifier and PyTorch train a net of the same size on the same preprocessed rows, epoch by
-epoch, until they have used the same training time. Prints a markdown table of seconds and test
-accuracy. Needs ``../shared/data/mnist`` (or ``--data-dir``); PyTorch is optional.
+mlp_numba trains with the command line's default settings for MNIST (Adam, cosine schedule,
+float32); scikit-learn's MLPClassifier (Adam, constant rate: it has no cosine schedule) and
+PyTorch (Adam with the same cosine schedule) train a net of the same size on the same
+preprocessed float32 rows, epoch by epoch, until they have used the same training time. Prints
+a markdown table of seconds and test accuracy. Needs ``../shared/data/mnist`` (or
+``--data-dir``); PyTorch is optional.
 
     python bench/time_to_accuracy.py [--data-dir DIR] [--skip-torch] [--skip-sklearn]
 """
@@ -28,8 +30,12 @@ DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
 
 def train_ours(data, settings, batch_size=200):
     per_epoch = math.ceil(len(data.X_train) / batch_size)
-    net = TwoLayerNet(784, settings["hidden_size"], 10, std=settings["std"], seed=0)
-    net.train(
+
+    def new_net():
+        return TwoLayerNet(784, settings["hidden_size"], 10, std=settings["std"],
+                           dtype=settings["dtype"], seed=0)  # fmt: skip
+
+    new_net().train(
         data.X_train[:400],
         data.y_train[:400],
         data.X_val[:10],
@@ -37,13 +43,14 @@ def train_ours(data, settings, batch_size=200):
         num_iters=2,
         batch_size=batch_size,
     )  # fmt: skip  (compile or load the cache)
-    net = TwoLayerNet(784, settings["hidden_size"], 10, std=settings["std"], seed=0)
+    net = new_net()
     start = time.perf_counter()
     net.train(
         data.X_train, data.y_train, data.X_val, data.y_val,
         learning_rate=settings["learning_rate"], learning_rate_decay=settings["decay"],
         reg=settings["reg"], num_iters=settings["epochs"] * per_epoch, batch_size=batch_size,
         iterations_per_epoch=per_epoch, sampling="permutation",
+        optimizer=settings["optimizer"], schedule=settings["schedule"],
     )  # fmt: skip
     seconds = time.perf_counter() - start
     return seconds, float((net.predict(data.X_test) == data.y_test).mean()), settings["epochs"]
@@ -55,8 +62,7 @@ def train_sklearn(data, settings, budget, batch_size=200):
 
     clf = MLPClassifier(
         hidden_layer_sizes=(settings["hidden_size"],),
-        solver="sgd",
-        momentum=0.0,
+        solver="adam",
         learning_rate_init=settings["learning_rate"],
         alpha=2 * settings["reg"],
         batch_size=batch_size,
@@ -67,7 +73,6 @@ def train_sklearn(data, settings, budget, batch_size=200):
         warnings.simplefilter("ignore", ConvergenceWarning)
         while time.perf_counter() - start < budget:
             clf.partial_fit(data.X_train, data.y_train, classes=classes)
-            clf.learning_rate_init *= settings["decay"]
             epochs += 1
     seconds = time.perf_counter() - start
     return seconds, float(clf.score(data.X_test, data.y_test)), epochs
@@ -78,24 +83,26 @@ def train_torch(data, settings, budget, batch_size=200):
 
     torch.manual_seed(0)
     model = torch.nn.Sequential(
-        torch.nn.Linear(784, settings["hidden_size"]), torch.nn.ReLU(),
+        torch.nn.Linear(784, settings["hidden_size"]),
+        torch.nn.ReLU(),
         torch.nn.Linear(settings["hidden_size"], 10),
-    ).double()  # fmt: skip
-    opt = torch.optim.SGD(model.parameters(), lr=settings["learning_rate"])
-    sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=settings["decay"])
+    )  # fmt: skip  (float32, like the data)
+    per_epoch = math.ceil(len(data.X_train) / batch_size)
+    opt = torch.optim.Adam(model.parameters(), lr=settings["learning_rate"])
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, settings["epochs"] * per_epoch)
     X = torch.from_numpy(data.X_train)
     y = torch.from_numpy(data.y_train.astype(np.int64))
     gen = torch.Generator().manual_seed(0)
     epochs, start = 0, time.perf_counter()
     while time.perf_counter() - start < budget:
-        for _ in range(math.ceil(len(X) / batch_size)):
-            idx = torch.randint(0, len(X), (batch_size,), generator=gen)
+        for idx in torch.randperm(len(X), generator=gen).split(batch_size):
             loss = torch.nn.functional.cross_entropy(model(X[idx]), y[idx])
             weights = model[0].weight.pow(2).sum() + model[2].weight.pow(2).sum()
             opt.zero_grad()
             (loss + settings["reg"] * weights).backward()
             opt.step()
-        sched.step()
+            if sched.last_epoch < settings["epochs"] * per_epoch:
+                sched.step()
         epochs += 1
     seconds = time.perf_counter() - start
     with torch.no_grad():
@@ -109,24 +116,26 @@ def main(argv=None):
     parser.add_argument("--skip-torch", action="store_true")
     parser.add_argument("--skip-sklearn", action="store_true")
     args = parser.parse_args(argv)
-    from mlp_numba.cli._train import DEFAULTS
+    from mlp_numba.cli._train import DEFAULTS, _rate
     from mlp_numba.datasets import prepare
 
     if not Path(args.data_dir).is_dir():
         sys.exit(f"MNIST not found in {args.data_dir}: pass --data-dir")
-    data = prepare("mnist", args.data_dir)
-    settings = DEFAULTS["mnist"]
+    settings = dict(DEFAULTS["mnist"])
+    settings["learning_rate"] = _rate(settings, settings["optimizer"])
+    data = prepare("mnist", args.data_dir, dtype=settings["dtype"])
     rows = [("mlp_numba (mlp-numba train defaults)", *train_ours(data, settings))]
     budget = rows[0][1]
     if not args.skip_sklearn:
-        rows.append(("scikit-learn MLPClassifier (sgd)", *train_sklearn(data, settings, budget)))
+        rows.append(("scikit-learn MLPClassifier (adam)", *train_sklearn(data, settings, budget)))
     if not args.skip_torch:
         try:
-            rows.append(("PyTorch (SGD, float64)", *train_torch(data, settings, budget)))
+            rows.append(("PyTorch (Adam, cosine)", *train_torch(data, settings, budget)))
         except ImportError:
             print("PyTorch not installed: skipped", file=sys.stderr)
-    print(f"MNIST, {settings['hidden_size']} hidden ReLU units, batch 200, the same SGD "
-          f"settings; each peer gets mlp_numba's training time ({budget:.1f} s)")  # fmt: skip
+    print(f"MNIST, {settings['hidden_size']} hidden ReLU units, batch 200, float32, Adam at "
+          f"rate {settings['learning_rate']:g}, reg {settings['reg']:g}; each peer gets "
+          f"mlp_numba's training time ({budget:.1f} s)")  # fmt: skip
     print("| library | train s | epochs | test accuracy |\n| --- | --- | --- | --- |")
     for name, seconds, accuracy, epochs in rows:
         print(f"| {name} | {seconds:.1f} | {epochs} | {accuracy:.4f} |")

@@ -73,6 +73,23 @@ def test_X_overflowing_float32(cls):
         net.loss(np.array([[1e300, 0, 0, 0]]))
 
 
+@pytest.mark.parametrize("shape", [(67, 33), (600, 201)])  # serial and parallel passes
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+def test_compiled_finiteness_check_finds_one_bad_value_anywhere(shape, dtype, value):
+    """TwoLayerNet's input check: the largest finite values pass (nothing is summed that could
+    overflow), and a single NaN or inf is found at either end, inside or across a chunk."""
+    from mlp_numba import _engine
+
+    X = np.full(shape, np.finfo(dtype).max, dtype)
+    X[::2] *= -1
+    assert _engine.all_finite(X)
+    for position in (0, 1, 7, X.size // 64, X.size // 2 + 3, X.size - 1):
+        bad = X.copy()
+        bad.flat[position] = value
+        assert not _engine.all_finite(bad), position
+
+
 # ---- y -----------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     "bad,exc,match",

@@ -107,10 +107,14 @@ class NetBase:
         """Read a net written by :meth:`save` (no pickle); raises ModelFileError if damaged."""
         return model_file.load_model(path, cls).net
 
+    def _check_features(self, name, X):
+        """``X`` checked and converted to the net's dtype (``_validation.check_features``)."""
+        return v.check_features(name, X, self.input_size, self.dtype)
+
     def _check_train_data(self, X, y, X_val, y_val):
         """The training and validation arrays, checked and converted to the net's dtype."""
-        X = v.check_features("X", X, self.input_size, self.dtype)
+        X = self._check_features("X", X)
         y = v.check_labels("y", y, len(X), self.output_size)
-        X_val = v.check_features("X_val", X_val, self.input_size, self.dtype)
+        X_val = self._check_features("X_val", X_val)
         y_val = v.check_labels("y_val", y_val, len(X_val), self.output_size, "X_val")
         return X, y, X_val, y_val

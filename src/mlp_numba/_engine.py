@@ -20,7 +20,7 @@ from ._kernels import (
     _squared_norm,
 )
 from ._numba_utils import cached_njit
-from ._updates import N_CHUNKS, update
+from ._updates import N_CHUNKS, all_values_finite, update
 
 
 class Workspace:
@@ -50,6 +50,13 @@ def new_grads(sizes, dtype):
         np.empty((H, C), dtype),
         np.empty(C, dtype),
     )
+
+
+@cached_njit
+def all_finite(X):
+    """Whether every value of X is finite: the input check of ``train``, ``predict`` and the
+    rest, a vectorised pass that is faster than ``np.isfinite(X).all()`` and makes no mask."""
+    return all_values_finite(X, np.empty(N_CHUNKS, X.dtype))
 
 
 @cached_njit

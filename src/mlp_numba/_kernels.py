@@ -24,6 +24,9 @@ from ._blas import gemm
 from ._numba_utils import cast, set_num_threads
 from ._updates import add_weight_decay, all_finite, chunked_sum, small_work_serial
 
+#: Columns per block of ``_column_sums``.
+COLUMN_BLOCK = 128
+
 
 @njit(parallel=True, error_model="numpy")
 def _gather_rows(X, y, idx, Xb, yb):
@@ -110,15 +113,28 @@ def _activation_backward(dA, Z, A, kind, ap):
     set_num_threads(threads)
 
 
+@njit(error_model="numpy")
+def _add_rows(M, lo, hi, out):
+    """out = sum_i M[i, lo:hi], the rows added in order (so the same bits however the columns
+    are split), each row's slice added as a vector."""
+    for j in range(out.size):
+        out[j] = 0
+    for i in range(M.shape[0]):
+        row = M[i, lo:hi]
+        for j in range(out.size):
+            out[j] += row[j]
+
+
 @njit(parallel=True, error_model="numpy")
 def _column_sums(M, out):
-    """out[j] = sum_i M[i, j], each column summed serially (deterministic)."""
+    """out[j] = sum_i M[i, j], for blocks of columns side by side. Row by row rather than
+    column by column: a column walk strides across rows and took 0.27 ms at 200 x 512."""
+    n_blocks = (M.shape[1] + COLUMN_BLOCK - 1) // COLUMN_BLOCK
     threads = small_work_serial(M.size)
-    for j in prange(M.shape[1]):
-        s = cast(M, 0)
-        for i in range(M.shape[0]):
-            s += M[i, j]
-        out[j] = s
+    for block in prange(n_blocks):
+        lo = block * COLUMN_BLOCK
+        hi = min(M.shape[1], lo + COLUMN_BLOCK)
+        _add_rows(M, lo, hi, out[lo:hi])
     set_num_threads(threads)
 
 

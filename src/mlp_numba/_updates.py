@@ -19,6 +19,8 @@ Determinism: the reorderings are fixed when the code is compiled and every chunk
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numba import njit, prange
 
@@ -76,6 +78,16 @@ def _sum_chunk(a, squares):
 
 
 @njit(error_model="numpy")
+def _count_nonfinite(a):
+    """How many elements of ``a`` are NaN or inf. An integer count vectorises without fast-math
+    flags, which would let LLVM assume there is no NaN to count."""
+    bad = 0
+    for k in range(a.size):
+        bad += not math.isfinite(a[k])
+    return bad
+
+
+@njit(error_model="numpy")
 def _sgd_chunk(w, g, lr, decay):
     for k in range(w.size):
         w[k] = w[k] - lr * (g[k] + decay * w[k])
@@ -116,6 +128,18 @@ def chunked_sum(a, squares, partial):
         partial[c] = _sum_chunk(flat[lo:hi], squares)
     set_num_threads(threads)
     return sum_partials(partial, a)
+
+
+@njit(parallel=True, error_model="numpy")
+def all_values_finite(a, partial):
+    """True when no element of ``a`` is NaN or inf: one vectorised pass, without a mask."""
+    flat = a.reshape(a.size)
+    threads = small_work_serial(flat.size)
+    for c in prange(partial.shape[0]):
+        lo, hi = chunk_bounds(c, flat.size, partial.shape[0])
+        partial[c] = _count_nonfinite(flat[lo:hi])
+    set_num_threads(threads)
+    return sum_partials(partial, a) == 0
 
 
 @njit

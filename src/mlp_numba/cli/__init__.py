@@ -94,8 +94,7 @@ def build_parser():
     net.add_argument(
         "--optimizer",
         choices=tuple(OPTIMIZERS),
-        default="sgd",
-        help="update rule, with its default parameters (default: sgd)",
+        help="update rule, with its default parameters (default: adam for mnist, else sgd)",
     )
     net.add_argument(
         "--sampling",
@@ -114,15 +113,19 @@ def build_parser():
     net.add_argument(
         "--schedule",
         choices=tuple(SCHEDULES),
-        default="step",
-        help="learning-rate schedule (default: step, the course's decay per epoch)",
+        help="learning-rate schedule (default: cosine for mnist, else step, the course's "
+        "decay per epoch)",
     )
     net.add_argument("--reg", type=_nonnegative_float, help="L2 regularisation strength")
     length = net.add_mutually_exclusive_group()
     length.add_argument("--epochs", type=_positive_int)
     length.add_argument("--iterations", type=_positive_int)
     net.add_argument("--batch-size", type=_positive_int, default=200)
-    net.add_argument("--dtype", choices=("float64", "float32"), default="float64")
+    net.add_argument(
+        "--dtype",
+        choices=("float64", "float32"),
+        help="default: float32 for mnist, else float64",
+    )
     net.add_argument(
         "--seed",
         type=int,

