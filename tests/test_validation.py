@@ -90,6 +90,22 @@ def test_compiled_finiteness_check_finds_one_bad_value_anywhere(shape, dtype, va
         assert not _engine.all_finite(bad), position
 
 
+@pytest.mark.parametrize("std", [0.0, 1e-4])  # std=0: W1 all zeros, where NaN * 0 must show
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("row", [0, 8191, 8192, 8999])  # both sides of a scoring chunk
+def test_scoring_finds_a_bad_value_through_the_hidden_layer(std, value, row):
+    """predict, predict_proba and loss(X) check X only when the hidden pre-activations are not
+    finite; a single NaN or inf must still be reported, whatever the weights."""
+    from mlp_numba import TwoLayerNet
+
+    net = TwoLayerNet(4, 6, 3, std=std, seed=0)
+    bad = np.random.default_rng(0).standard_normal((9000, 4))
+    bad[row, 2] = value
+    for call in (net.predict, net.predict_proba, net.loss):
+        with pytest.raises(ValueError, match="X contains 1 non-finite"):
+            call(bad)
+
+
 # ---- y -----------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     "bad,exc,match",

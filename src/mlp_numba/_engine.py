@@ -59,25 +59,34 @@ def all_finite(X):
     return all_values_finite(X, np.empty(N_CHUNKS, X.dtype))
 
 
+# The scoring entry points return whether the hidden pre-activations Z = X@W1 + b1 are all
+# finite. A NaN or inf anywhere in a row of X makes that row of Z NaN or inf (NaN * 0 is NaN;
+# OpenBLAS multiplies every term), so the caller checks X itself only when this is False: an
+# N x H pass instead of N x D (``TwoLayerNet._scored``).
+
+
 @cached_njit
 def scores(X, W1, b1, W2, b2, kind, ap, work):
     """The class scores of X, left in ``work``'s S buffer."""
-    Z, A, _, S, _, _, _ = work
+    Z, A, _, S, _, _, partial = work
     _forward(X, W1, b1, W2, b2, kind, ap, Z, A, S)
+    return all_values_finite(Z, partial)
 
 
 @cached_njit
 def predict(X, W1, b1, W2, b2, kind, ap, work, out):
-    Z, A, _, S, _, _, _ = work
+    Z, A, _, S, _, _, partial = work
     _forward(X, W1, b1, W2, b2, kind, ap, Z, A, S)
     _argmax_rows(S, out)
+    return all_values_finite(Z, partial)
 
 
 @cached_njit
 def predict_proba(X, W1, b1, W2, b2, kind, ap, work, out):
-    Z, A, _, S, _, _, _ = work
+    Z, A, _, S, _, _, partial = work
     _forward(X, W1, b1, W2, b2, kind, ap, Z, A, S)
     _softmax_rows(S, out)
+    return all_values_finite(Z, partial)
 
 
 @cached_njit

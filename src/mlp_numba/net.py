@@ -102,15 +102,30 @@ class TwoLayerNet(NetBase):
         ap = param_vector(self.activation, self.activation_params, self.dtype)
         return (*self._params(), kind_marker(self.activation), ap)
 
-    def _by_row_chunks(self, X, kernel, out):
-        """Run a scoring ``kernel`` over X in chunks of rows, writing ``out`` chunk by chunk."""
+    def _new_scores(self, n_rows):
+        return np.empty((n_rows, self.output_size), self.dtype)
+
+    def _scored(self, X, kernel, out):
+        """Run a scoring ``kernel`` over the rows of ``X`` in chunks; ``out(n_rows)`` makes the
+        output array, which the kernel fills chunk by chunk.
+
+        X is converted but not checked for NaN and inf first: the kernels report whether the
+        hidden pre-activations were finite, and only when not is X itself checked (raising
+        ValueError when X is to blame).
+        """
+        given = X
+        X = v.check_features("X", X, self.input_size, self.dtype, _checked_after_scoring)
+        out = out(len(X))
         W1, b1, W2, b2, act, ap = self._model()
         work = engine.Workspace(min(len(X), _SCORE_ROWS), self.sizes, self.dtype)
+        finite = True
         for start in range(0, len(X), _SCORE_ROWS):
             rows = slice(start, start + _SCORE_ROWS)
             n = len(X[rows])
             buffers = (*(b[:n] for b in work.buffers[:-1]), work.partial)
-            kernel(X[rows], W1, b1, W2, b2, act, ap, buffers, out[rows])
+            finite &= kernel(X[rows], W1, b1, W2, b2, act, ap, buffers, out[rows])
+        if not finite:
+            self._check_features("X", given)
         return out
 
     def loss(self, X, y=None, reg=0.0):
@@ -144,12 +159,11 @@ class TwoLayerNet(NetBase):
         >>> sorted(grads), grads["W1"].shape
         (['W1', 'W2', 'b1', 'b2'], (3, 5))
         """
+        if y is None:
+            v.check_float("reg", reg, minimum=0.0)
+            return self._scored(X, _store_scores, self._new_scores)
         X = self._check_features("X", X)
         reg = v.check_float("reg", reg, minimum=0.0)
-        if y is None:
-            return self._by_row_chunks(
-                X, _store_scores, np.empty((len(X), self.output_size), self.dtype)
-            )
         y = v.check_labels("y", y, len(X), self.output_size)
         W1, b1, W2, b2, act, ap = self._model()
         work = engine.Workspace(len(X), self.sizes, self.dtype)
@@ -169,8 +183,7 @@ class TwoLayerNet(NetBase):
         >>> TwoLayerNet(3, 5, 2, seed=0).predict(np.eye(3)).shape
         (3,)
         """
-        X = self._check_features("X", X)
-        return self._by_row_chunks(X, engine.predict, np.empty(len(X), np.intp))
+        return self._scored(X, engine.predict, lambda n: np.empty(n, np.intp))
 
     def predict_proba(self, X):
         """Softmax probabilities of the classes for each row of X, shape (N, C).
@@ -183,10 +196,7 @@ class TwoLayerNet(NetBase):
         >>> bool(np.allclose(p.sum(axis=1), 1))
         True
         """
-        X = self._check_features("X", X)
-        return self._by_row_chunks(
-            X, engine.predict_proba, np.empty((len(X), self.output_size), self.dtype)
-        )
+        return self._scored(X, engine.predict_proba, self._new_scores)
 
     def train(
         self,
@@ -366,7 +376,7 @@ class TwoLayerNet(NetBase):
             if is_epoch_end(end):
                 engine.predict(Xb, W1, b1, W2, b2, act, ap, work.buffers, batch_pred)
                 history["train_acc_history"].append((batch_pred == yb).mean())
-                self._by_row_chunks(X_val, engine.predict, val_pred)
+                self._scored(X_val, engine.predict, lambda _: val_pred)  # reuses val_pred
                 history["val_acc_history"].append((val_pred == y_val).mean())
                 if schedule == "step":
                     learning_rate *= learning_rate_decay
@@ -410,5 +420,10 @@ class TrainingProgress:
 
 
 def _store_scores(X, W1, b1, W2, b2, act, ap, work, out):
-    engine.scores(X, W1, b1, W2, b2, act, ap, work)
+    finite = engine.scores(X, W1, b1, W2, b2, act, ap, work)
     out[...] = work[3]
+    return finite
+
+
+def _checked_after_scoring(X):
+    return True
