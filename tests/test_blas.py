@@ -40,3 +40,23 @@ def test_backend_is_numpys_blas_when_it_ships_one():
     if "openblas" not in names:
         pytest.skip("this NumPy does not ship OpenBLAS; np.dot (SciPy's BLAS) is used")
     assert _blas.BACKEND.split(":")[0] in names
+
+
+@njit
+def _accumulate(trans_a, trans_b, A, B, C, alpha, beta):
+    _blas.gemm_accumulate(trans_a, trans_b, A, B, C, alpha, beta)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize(("alpha", "beta"), [(1.0, 0.0), (-0.25, 1.0), (-1e-3, 0.999), (2.0, -3.0)])
+def test_gemm_accumulate_matches_numpy(dtype, alpha, beta):
+    rng = np.random.default_rng(3)
+    A, B = rng.standard_normal((200, 64)).astype(dtype), rng.standard_normal((200, 30))
+    B = B.astype(dtype)
+    C = rng.standard_normal((64, 30)).astype(dtype)
+    expected = alpha * (A.T.astype(np.float64) @ B) + beta * C
+    if beta == 0:
+        C[3, 4] = np.nan  # beta = 0 overwrites C, as BLAS defines it
+    _accumulate(True, False, A, B, C, alpha, beta)
+    np.testing.assert_allclose(C, expected, rtol=1e-12 if dtype == np.float64 else 1e-4, atol=1e-5)
+    assert C.dtype == dtype

@@ -96,21 +96,40 @@ def gemm(trans_a, trans_b, A, B, C):
     """
 
 
+def gemm_accumulate(trans_a, trans_b, A, B, C, alpha, beta):
+    """``C[...] = alpha * op(A) @ op(B) + beta * C`` inside compiled code (BLAS's own form);
+    otherwise as ``gemm``. ``alpha`` and ``beta`` are converted to C's dtype."""
+
+
 @overload(gemm)
 def _gemm_overload(trans_a, trans_b, A, B, C):
+    def impl(trans_a, trans_b, A, B, C):
+        gemm_accumulate(trans_a, trans_b, A, B, C, 1.0, 0.0)
+
+    return impl
+
+
+@overload(gemm_accumulate)
+def _gemm_accumulate_overload(trans_a, trans_b, A, B, C, alpha, beta):
     dtype = np.dtype(C.dtype.name)
     if dtype not in _EXTERNALS:
 
-        def fallback(trans_a, trans_b, A, B, C):
+        def fallback(trans_a, trans_b, A, B, C, alpha, beta):
             a = A.T if trans_a else A
             b = B.T if trans_b else B
-            np.dot(a, b, C)
+            if alpha == 1 and beta == 0:
+                np.dot(a, b, C)
+            elif beta == 0:  # BLAS overwrites C then, NaN included
+                C[:, :] = np.dot(a, b) * alpha
+            else:
+                C[:, :] = np.dot(a, b) * alpha + C * beta
 
         return fallback
     call = _EXTERNALS[dtype]
     item = dtype.itemsize
+    real = np.float64 if dtype == np.float64 else np.float32
 
-    def impl(trans_a, trans_b, A, B, C):
+    def impl(trans_a, trans_b, A, B, C, alpha, beta):
         m, n = C.shape
         k = A.shape[0] if trans_a else A.shape[1]
         call(
@@ -120,12 +139,12 @@ def _gemm_overload(trans_a, trans_b, A, B, C):
             m,
             n,
             k,
-            1.0,
+            real(alpha),
             A.ctypes,
             max(A.strides[0] // item, 1),
             B.ctypes,
             max(B.strides[0] // item, 1),
-            0.0,
+            real(beta),
             C.ctypes,
             max(C.strides[0] // item, 1),
         )

@@ -10,17 +10,26 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._blas import gemm
 from ._kernels import (
     _argmax_rows,
     _forward,
     _gather_rows,
-    _loss_and_data_grads,
     _loss_and_grads,
+    _loss_and_grads_except_dW1,
     _softmax_rows,
     _squared_norm,
 )
 from ._numba_utils import cached_njit
-from ._updates import N_CHUNKS, all_values_finite, update
+from ._updates import (
+    N_CHUNKS,
+    SGD,
+    all_values_finite,
+    product_update_is_finite,
+    sgd_by_product,
+    update,
+)
+from ._updates import all_finite as sum_is_finite
 
 
 class Workspace:
@@ -108,21 +117,27 @@ def train_steps(
     loss or gradient was not finite, in which case that step's update was not applied.
     """
     dW1, db1, dW2, db2 = grads
-    partial = work[6]
+    dA, row_scratch, partial = work[2], work[5], work[6]
     zero = reg - reg  # the biases carry no L2 term
     squared_norm = _squared_norm(W1, W2, partial)
     for t in range(batches.shape[0]):
-        _gather_rows(X, y, batches[t], Xb, yb)
-        loss, finite = _loss_and_data_grads(
+        x_max = _gather_rows(X, y, batches[t], Xb, yb, row_scratch)
+        loss, finite = _loss_and_grads_except_dW1(
             Xb, yb, W1, b1, W2, b2, reg, squared_norm, kind, ap, work, grads
         )
         losses[t] = loss
         if not (finite and np.isfinite(loss)):
             return t
         lr, step = rates[t], step0 + t + 1
-        squared_norm = update(
-            optimizer, W1, dW1, state1[0], state2[0], lr, reg, hyper, step, partial
-        )
+        if optimizer == SGD and product_update_is_finite(x_max, dA, lr, reg, squared_norm, partial):
+            squared_norm = sgd_by_product(W1, Xb, dA, lr, reg, partial)
+        else:
+            gemm(True, False, Xb, dA, dW1)
+            if not sum_is_finite(dW1, partial):
+                return t
+            squared_norm = update(
+                optimizer, W1, dW1, state1[0], state2[0], lr, reg, hyper, step, partial
+            )
         update(optimizer, b1, db1, state1[1], state2[1], lr, zero, hyper, step, partial)
         squared_norm += update(
             optimizer, W2, dW2, state1[2], state2[2], lr, reg, hyper, step, partial

@@ -21,22 +21,41 @@ from numba import njit, prange
 
 from ._activations import activate, activate_grad
 from ._blas import gemm
-from ._numba_utils import cast, set_num_threads
+from ._numba_utils import cast, magnitude_bits, set_num_threads
 from ._updates import add_weight_decay, all_finite, chunked_sum, small_work_serial
 
 #: Columns per block of ``_column_sums``.
 COLUMN_BLOCK = 128
 
 
+@njit(error_model="numpy")
+def _copy_row(source, target):
+    """target[:] = source, returning the largest ``magnitude_bits`` copied: the copy is bound
+    by memory, so the maximum comes at no cost."""
+    bits, mask = magnitude_bits(source)
+    copy, _ = magnitude_bits(target)
+    largest = mask ^ mask
+    for k in range(bits.size):
+        value = bits[k]
+        copy[k] = value
+        largest = max(largest, value & mask)
+    return largest
+
+
 @njit(parallel=True, error_model="numpy")
-def _gather_rows(X, y, idx, Xb, yb):
-    """Xb[i] = X[idx[i]], yb[i] = y[idx[i]]: the minibatch."""
+def _gather_rows(X, y, idx, Xb, yb, row_max):
+    """Xb[i] = X[idx[i]], yb[i] = y[idx[i]]: the minibatch. Returns max(abs(Xb)), NaN or inf if
+    a value is not finite; ``row_max`` (one float per row) is scratch."""
+    row_bits, _ = magnitude_bits(row_max)
     threads = small_work_serial(Xb.size)
     for i in prange(idx.shape[0]):
         r = idx[i]
-        Xb[i, :] = X[r, :]
+        row_bits[i] = _copy_row(X[r], Xb[i])
         yb[i] = y[r]
     set_num_threads(threads)
+    for i in range(1, idx.shape[0]):
+        row_bits[0] = max(row_bits[0], row_bits[i])
+    return row_max[0]
 
 
 @njit(parallel=True, error_model="numpy")
@@ -145,17 +164,18 @@ def _squared_norm(W1, W2, partial):
 
 
 @njit
-def _loss_and_data_grads(X, y, W1, b1, W2, b2, reg, squared_norm, kind, ap, work, grads):
-    """Loss of the batch (X, y), and into ``grads = (dW1, db1, dW2, db2)`` its gradients
-    without the L2 term's ``2 * reg * W`` (the update adds it in its own pass, see ``_updates``).
+def _loss_and_grads_except_dW1(X, y, W1, b1, W2, b2, reg, squared_norm, kind, ap, work, grads):
+    """Loss of the batch (X, y), and into ``grads = (dW1, db1, dW2, db2)`` its gradients except
+    dW1, without the L2 term's ``2 * reg * W`` (the update adds it in its own pass, see
+    ``_updates``). dW1 is ``X.T @ dA``, left to the caller, which may fuse it into the update.
 
     ``squared_norm`` is ``_squared_norm(W1, W2)``, which the training loop gets for free from
     the previous update. ``work = (Z, A, dA, S, dS, row_loss, partial)`` are scratch buffers
     sized for the batch (see ``_engine.Workspace``); dA ends up holding the gradient at the
-    pre-activation. Returns the loss and whether every gradient is finite.
+    pre-activation. Returns the loss and whether db1, dW2 and db2 are finite.
     """
     Z, A, dA, S, dS, row_loss, partial = work
-    dW1, db1, dW2, db2 = grads
+    _, db1, dW2, db2 = grads
     _forward(X, W1, b1, W2, b2, kind, ap, Z, A, S)
     loss = _softmax_cross_entropy(S, y, dS, row_loss, partial) + reg * squared_norm
 
@@ -163,10 +183,20 @@ def _loss_and_data_grads(X, y, W1, b1, W2, b2, reg, squared_norm, kind, ap, work
     _column_sums(dS, db2)
     gemm(False, True, dS, W2, dA)
     _activation_backward(dA, Z, A, kind, ap)
-    gemm(True, False, X, dA, dW1)
     _column_sums(dA, db1)
-    finite = all_finite(dW1, partial) and all_finite(dW2, partial)
-    return loss, finite and all_finite(db1, partial) and all_finite(db2, partial)
+    finite = all_finite(dW2, partial) and all_finite(db1, partial)
+    return loss, finite and all_finite(db2, partial)
+
+
+@njit
+def _loss_and_data_grads(X, y, W1, b1, W2, b2, reg, squared_norm, kind, ap, work, grads):
+    """As ``_loss_and_grads_except_dW1``, with dW1 too: returns the loss and whether every
+    gradient is finite."""
+    loss, finite = _loss_and_grads_except_dW1(
+        X, y, W1, b1, W2, b2, reg, squared_norm, kind, ap, work, grads
+    )
+    gemm(True, False, X, work[2], grads[0])
+    return loss, finite and all_finite(grads[0], work[6])
 
 
 @njit

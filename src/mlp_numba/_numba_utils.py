@@ -20,6 +20,7 @@ import secrets
 
 import llvmlite.binding
 import numba
+import numpy as np
 from numba import njit, types
 from numba.core import bytecode
 from numba.core.caching import CompileResultCacheImpl, FunctionCache
@@ -94,6 +95,25 @@ def _cast_overload(like, value):
     dtype = like.dtype if isinstance(like, types.Array) else like
     target = as_dtype(dtype).type
     return lambda like, value: target(value)
+
+
+def magnitude_bits(a):
+    """``(bits, mask)``: float array ``a`` viewed as unsigned integers of its width, and the mask
+    that clears the sign bit.
+
+    For floats without their sign, integer order is value order and NaN and inf sit above every
+    finite value, so ``max(bits & mask)`` is the largest magnitude, or the sign that one is not
+    finite. An integer maximum vectorises without fast-math flags (a float one would not).
+    """
+
+
+@overload(magnitude_bits, inline="always")
+def _magnitude_bits_overload(a):
+    if a.dtype == types.float64:
+        return lambda a: (a.view(np.uint64), np.uint64(0x7FFF_FFFF_FFFF_FFFF))
+    if a.dtype == types.float32:
+        return lambda a: (a.view(np.uint32), np.uint32(0x7FFF_FFFF))
+    return None
 
 
 # The modules whose code ends up inside a cached entry point.

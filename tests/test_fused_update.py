@@ -1,0 +1,115 @@
+"""Plain SGD's W1 update fused into the weight-gradient product, and the bound that guards it.
+
+The training loop updates W1 by one BLAS call, W1 <- beta W1 - lr X.T @ dA, when a bound proves
+the result finite; otherwise it computes dW1, checks it and updates as every optimizer does.
+These tests compare the pieces with NumPy and make sure an overflowing step still stops before
+anything is written.
+"""
+
+import numpy as np
+import pytest
+
+from mlp_numba import TrainingDivergedError, TwoLayerNet, _kernels, _updates
+from mlp_numba._optimizer_spec import hyper_vector
+
+DTYPES = [np.float64, np.float32]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("size", [0, 1, 67 * 33, 600 * 201])  # empty, one, serial, parallel
+def test_max_magnitude_matches_numpy(dtype, size):
+    partial = np.empty(_updates.N_CHUNKS, dtype)
+    a = np.random.default_rng(size).standard_normal(size).astype(dtype)
+    expected = np.abs(a).max() if size else 0.0
+    assert _updates.max_magnitude(a, partial) == expected
+    if size:
+        a[size // 3] = -np.finfo(dtype).max
+        assert _updates.max_magnitude(a, partial) == np.finfo(dtype).max
+        a[size - 1] = -np.inf
+        assert _updates.max_magnitude(a, partial) == np.inf
+        a[0] = np.nan
+        assert np.isnan(_updates.max_magnitude(a, partial))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("rows", [1, 200])
+def test_gather_copies_the_rows_and_returns_their_largest_magnitude(dtype, rows):
+    rng = np.random.default_rng(rows)
+    X = rng.standard_normal((500, 3072)).astype(dtype)
+    y = rng.integers(0, 10, 500)
+    X[17, 5] = -50.0  # the largest magnitude, in a row drawn below
+    idx = np.append(rng.integers(0, 500, rows - 1), 17)
+    Xb, yb = np.empty((rows, 3072), dtype), np.empty(rows, np.intp)
+    scratch = np.empty(rows, dtype)
+    largest = _kernels._gather_rows(X, y, idx, Xb, yb, scratch)
+    assert np.array_equal(Xb, X[idx]) and np.array_equal(yb, y[idx])
+    assert largest == 50.0
+    X[idx[0], 100] = np.nan
+    assert np.isnan(_kernels._gather_rows(X, y, idx, Xb, yb, scratch))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("reg", [0.0, 1e-3])
+def test_fused_sgd_agrees_with_the_general_update(dtype, reg):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((200, 300)).astype(dtype)
+    dA = (rng.standard_normal((200, 40)) * 1e-2).astype(dtype)
+    W = rng.standard_normal((300, 40)).astype(dtype)
+    lr, reg = dtype(1e-2), dtype(reg)
+    partial = np.empty(_updates.N_CHUNKS, dtype)
+    general, fused = W.copy(), W.copy()
+    none = np.empty((0, 0), dtype)
+    sq_general = _updates.update(
+        _updates.SGD, general, X.T @ dA, none, none, lr, reg, hyper_vector("sgd", {}), 1, partial
+    )
+    sq_fused = _updates.sgd_by_product(fused, X, dA, lr, reg, partial)
+    tol = 1e-13 if dtype == np.float64 else 2e-6
+    np.testing.assert_allclose(fused, general, rtol=tol, atol=tol)
+    np.testing.assert_allclose(sq_fused, np.sum(fused.astype(np.float64) ** 2), rtol=tol * 10)
+    np.testing.assert_allclose(sq_fused, sq_general, rtol=tol * 10)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_fused_update_runs_only_when_its_result_is_surely_finite(dtype):
+    partial = np.empty(_updates.N_CHUNKS, dtype)
+    big = np.finfo(dtype).max
+    dA = np.full((200, 10), 0.5, dtype)
+
+    def safe(x_max, lr=1e-3, reg=1e-4, squared_norm=1.0, grad=dA):
+        return _updates.product_update_is_finite(
+            dtype(x_max), grad, lr, dtype(reg), dtype(squared_norm), partial
+        )
+
+    assert safe(1e3)
+    assert not safe(np.nan) and not safe(np.inf)
+    # 200 rows of products near the largest float overflow, whether lr scales them or not
+    assert not safe(big / 10) and not safe(big / 10, lr=1e-30)
+    assert safe(big / 1000) and not safe(big / 1000, lr=10.0)
+    assert not safe(1.0, lr=1e300 if dtype == np.float64 else 1e36)
+    assert not safe(1.0, lr=1.0, reg=10.0)  # |1 - 2 lr reg| > 2: W1 itself could overflow
+    assert not safe(1.0, squared_norm=np.inf)
+    for bad in (np.nan, -np.inf):
+        grad = dA.copy()
+        grad[199, 9] = bad
+        assert not safe(1.0, grad=grad)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum"])
+def test_an_overflowing_weight_gradient_stops_before_any_update(dtype, optimizer):
+    """X near the largest float, tiny W1 and large W2: the loss and dA are finite but X.T @ dA
+    overflows. The fused path must decline, and the general path stop with the params
+    untouched."""
+    rng = np.random.default_rng(0)
+    X = (np.finfo(dtype).max / 4 * np.sign(rng.standard_normal((40, 6)))).astype(dtype)
+    y = rng.integers(0, 3, 40)
+    net = TwoLayerNet(6, 5, 3, std=1e-3, dtype=dtype, seed=0)
+    net.params["W1"][...] = dtype(1e-30) if dtype == np.float32 else 1e-300
+    net.params["W2"][...] = 1e3 * rng.standard_normal((5, 3))
+    before = {k: p.copy() for k, p in net.params.items()}
+    with pytest.raises(TrainingDivergedError) as info:
+        net.train(X, y, X, y, learning_rate=1e-3, num_iters=5, batch_size=20, optimizer=optimizer)
+    assert info.value.iteration == 0
+    assert np.isfinite(info.value.history["loss_history"]).all()
+    for k, p in net.params.items():
+        assert np.array_equal(p, before[k]), k
