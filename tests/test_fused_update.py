@@ -71,20 +71,24 @@ def test_fused_sgd_agrees_with_the_general_update(dtype, reg):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_fused_update_runs_only_when_its_result_is_surely_finite(dtype):
+    """The bound behind the fused update, and behind skipping the check of dW1 otherwise."""
     partial = np.empty(_updates.N_CHUNKS, dtype)
     big = np.finfo(dtype).max
     dA = np.full((200, 10), 0.5, dtype)
 
     def safe(x_max, lr=1e-3, reg=1e-4, squared_norm=1.0, grad=dA):
-        return _updates.product_update_is_finite(
-            dtype(x_max), grad, lr, dtype(reg), dtype(squared_norm), partial
-        )
+        bound = _updates.product_bound(dtype(x_max), grad, partial)
+        return _updates.sgd_by_product_is_finite(bound, lr, dtype(reg), dtype(squared_norm), dA)
 
     assert safe(1e3)
     assert not safe(np.nan) and not safe(np.inf)
     # 200 rows of products near the largest float overflow, whether lr scales them or not
     assert not safe(big / 10) and not safe(big / 10, lr=1e-30)
     assert safe(big / 1000) and not safe(big / 1000, lr=10.0)
+    # The same bound lets every other optimizer skip the check of dW1.
+    for x_max, proven in ((big / 1000, True), (big / 10, False), (np.nan, False)):
+        bound = _updates.product_bound(dtype(x_max), dA, partial)
+        assert _updates.product_is_finite(bound, dA) == proven
     assert not safe(1.0, lr=1e300 if dtype == np.float64 else 1e36)
     assert not safe(1.0, lr=1.0, reg=10.0)  # |1 - 2 lr reg| > 2: W1 itself could overflow
     assert not safe(1.0, squared_norm=np.inf)

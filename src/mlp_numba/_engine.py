@@ -25,8 +25,10 @@ from ._updates import (
     N_CHUNKS,
     SGD,
     all_values_finite,
-    product_update_is_finite,
+    product_bound,
+    product_is_finite,
     sgd_by_product,
+    sgd_by_product_is_finite,
     update,
 )
 from ._updates import all_finite as sum_is_finite
@@ -129,11 +131,12 @@ def train_steps(
         if not (finite and np.isfinite(loss)):
             return t
         lr, step = rates[t], step0 + t + 1
-        if optimizer == SGD and product_update_is_finite(x_max, dA, lr, reg, squared_norm, partial):
+        bound = product_bound(x_max, dA, partial)
+        if optimizer == SGD and sgd_by_product_is_finite(bound, lr, reg, squared_norm, W1):
             squared_norm = sgd_by_product(W1, Xb, dA, lr, reg, partial)
         else:
             gemm(True, False, Xb, dA, dW1)
-            if not sum_is_finite(dW1, partial):
+            if not (product_is_finite(bound, W1) or sum_is_finite(dW1, partial)):
                 return t
             squared_norm = update(
                 optimizer, W1, dW1, state1[0], state2[0], lr, reg, hyper, step, partial
