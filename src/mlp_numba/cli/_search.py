@@ -52,8 +52,10 @@ def run_search_command(args):
     configs = random_configs(space, args.trials, args.seed) if args.trials else grid(space)
     data = prepare(args.dataset, args.data_dir, download=args.download, seed=args.seed,
                    dtype=args.dtype, progress=not args.quiet)  # fmt: skip
+    where = (f"on the Dask cluster at {args.scheduler}" if args.scheduler
+             else f"{args.jobs} at a time")  # fmt: skip
     print(f"searching {len(configs)} configurations on {args.dataset} ({args.epochs} epochs "
-          f"each, {args.jobs} at a time)", flush=True)  # fmt: skip
+          f"each, {where})", flush=True)  # fmt: skip
     result = run_search(data, configs, epochs=args.epochs, batch_size=args.batch_size,
                         n_jobs=args.jobs, scheduler=args.scheduler, seed=args.seed,
                         progress=not args.quiet)  # fmt: skip
