@@ -92,15 +92,17 @@ def test_compiled_finiteness_check_finds_one_bad_value_anywhere(shape, dtype, va
 
 @pytest.mark.parametrize("std", [0.0, 1e-4])  # std=0: W1 all zeros, where NaN * 0 must show
 @pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
-@pytest.mark.parametrize("row", [0, 8191, 8192, 8999])  # both sides of a scoring chunk
-def test_scoring_finds_a_bad_value_through_the_hidden_layer(std, value, row):
+# Where the bad value is: row 0, or this many rows after the first scoring chunk's end.
+@pytest.mark.parametrize("after_chunk", [None, -1, 0, 999])
+def test_scoring_finds_a_bad_value_through_the_hidden_layer(std, value, after_chunk):
     """predict, predict_proba and loss(X) check X only when the hidden pre-activations are not
     finite; a single NaN or inf must still be reported, whatever the weights."""
     from mlp_numba import TwoLayerNet
+    from mlp_numba.net import _SCORE_ROWS
 
     net = TwoLayerNet(4, 6, 3, std=std, seed=0)
-    bad = np.random.default_rng(0).standard_normal((9000, 4))
-    bad[row, 2] = value
+    bad = np.random.default_rng(0).standard_normal((_SCORE_ROWS + 1000, 4))
+    bad[0 if after_chunk is None else _SCORE_ROWS + after_chunk, 2] = value
     for call in (net.predict, net.predict_proba, net.loss):
         with pytest.raises(ValueError, match="X contains 1 non-finite"):
             call(bad)

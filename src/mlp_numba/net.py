@@ -30,8 +30,11 @@ _MAX_BLOCK = 256
 # Blocks are sized to take about this long, so that Python (Ctrl-C, a progress callback) gets
 # control back several times a second; a return costs microseconds, a block milliseconds.
 _BLOCK_SECONDS = 0.1
-# Rows scored per compiled call by predict, predict_proba and loss(X): bounds the scratch memory.
-_SCORE_ROWS = 8192
+# Rows scored per compiled call by predict, predict_proba and loss(X). It bounds the scratch
+# memory, and small buffers stay in cache from one chunk to the next and cost few page faults:
+# predict on 10,000 MNIST rows (float64) took 1.37x its first product with 8192 and 1.14x with
+# 2048 (measured here).
+_SCORE_ROWS = 2048
 
 
 class TwoLayerNet(NetBase):
