@@ -139,9 +139,8 @@ def measure_predict(X, D, H, dtype, repeat):
 def shape_data(D, H, dtype):
     """Training rows, labels, a W1 and a dZ for one shape, the same for every measurement."""
     rng = np.random.default_rng(0)
-    n = ROWS
-    X = rng.standard_normal((n, D)).astype(dtype)
-    y = rng.integers(0, C, n)
+    X = rng.standard_normal((ROWS, D)).astype(dtype)
+    y = rng.integers(0, C, ROWS)
     W1 = rng.standard_normal((D, H)).astype(dtype)
     dZ = rng.standard_normal((B, H)).astype(dtype)
     return X, y, W1, dZ

@@ -22,7 +22,13 @@ from numba import njit, prange
 from ._activations import activate, activate_grad
 from ._blas import gemm
 from ._numba_utils import cast, magnitude_bits, set_num_threads
-from ._updates import add_weight_decay, all_finite, chunked_sum, small_work_serial
+from ._updates import (
+    add_weight_decay,
+    all_finite,
+    chunked_sum,
+    gather_largest,
+    small_work_serial,
+)
 
 #: Columns per block of ``_column_sums``.
 COLUMN_BLOCK = 128
@@ -53,8 +59,7 @@ def _gather_rows(X, y, idx, Xb, yb, row_max):
         row_bits[i] = _copy_row(X[r], Xb[i])
         yb[i] = y[r]
     set_num_threads(threads)
-    for i in range(1, idx.shape[0]):
-        row_bits[0] = max(row_bits[0], row_bits[i])
+    gather_largest(row_bits)
     return row_max[0]
 
 

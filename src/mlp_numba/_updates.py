@@ -142,9 +142,20 @@ def max_magnitude(a, partial):
         lo, hi = chunk_bounds(c, flat.size, partial.shape[0])
         partial_bits[c] = max_magnitude_bits(flat[lo:hi])
     set_num_threads(threads)
-    for c in range(1, partial.shape[0]):
-        partial_bits[0] = max(partial_bits[0], partial_bits[c])
+    gather_largest(partial_bits)
     return partial[0]
+
+
+@njit
+def gather_largest(bits):
+    """bits[0] = max(bits): the chunks' or rows' largest ``magnitude_bits``, whose float the
+    caller then reads through its float view of the same memory.
+
+    Callers pass the integer view the parallel loop wrote, not the float array: Numba does
+    not know the two alias, and a loop whose writes are never read again is dropped.
+    """
+    for c in range(1, bits.size):
+        bits[0] = max(bits[0], bits[c])
 
 
 @njit

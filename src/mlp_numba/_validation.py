@@ -64,6 +64,13 @@ def check_features(name, X, n_features, dtype, all_finite=None):
     string inputs are rejected. ``all_finite(X)``, when given, replaces NumPy's finiteness test
     in the common, finite case (the compiled net passes its own, faster one).
     """
+    converted, original = features_as(name, X, n_features, dtype)
+    return check_finite(name, converted, original, all_finite)
+
+
+def features_as(name, X, n_features, dtype):
+    """``check_features`` without the finiteness test: ``(X converted, X as given)``, for a
+    caller that tests finiteness another way and calls ``check_finite`` only when in doubt."""
     X = np.asarray(X)
     if X.dtype.kind not in "biuf":
         raise TypeError(f"{name} must hold real numbers, got dtype {X.dtype}")
@@ -76,15 +83,19 @@ def check_features(name, X, n_features, dtype, all_finite=None):
         raise ValueError(
             f"{name} has {X.shape[1]} features per row but the net expects {n_features}"
         )
-    original = X
-    with np.errstate(over="ignore"):  # an overflow is reported just below, by name
-        X = np.ascontiguousarray(X, dtype=dtype)
+    with np.errstate(over="ignore"):  # an overflow is reported by check_finite, by name
+        return np.ascontiguousarray(X, dtype=dtype), X
+
+
+def check_finite(name, X, original, all_finite=None):
+    """Return the converted ``X`` if all its values are finite; otherwise raise ValueError,
+    telling a NaN or inf in the ``original`` input from an overflow in the conversion."""
     finite = all_finite(X) if all_finite is not None else np.isfinite(X).all()
     if not finite:  # one pass over the data in the common, finite case
         if original.dtype.kind == "f" and not np.isfinite(original).all():
             bad = int(original.size - np.count_nonzero(np.isfinite(original)))
             raise ValueError(f"{name} contains {bad} non-finite value(s) (NaN or inf)")
-        raise ValueError(f"{name} has values too large for {dtype} (they overflow to inf)")
+        raise ValueError(f"{name} has values too large for {X.dtype} (they overflow to inf)")
     return X
 
 

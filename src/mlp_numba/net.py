@@ -116,8 +116,7 @@ class TwoLayerNet(NetBase):
         hidden pre-activations were finite, and only when not is X itself checked (raising
         ValueError when X is to blame).
         """
-        given = X
-        X = v.check_features("X", X, self.input_size, self.dtype, _checked_after_scoring)
+        X, given = v.features_as("X", X, self.input_size, self.dtype)
         out = out(len(X))
         W1, b1, W2, b2, act, ap = self._model()
         work = engine.Workspace(min(len(X), _SCORE_ROWS), self.sizes, self.dtype)
@@ -128,7 +127,7 @@ class TwoLayerNet(NetBase):
             buffers = (*(b[:n] for b in work.buffers[:-1]), work.partial)
             finite &= kernel(X[rows], W1, b1, W2, b2, act, ap, buffers, out[rows])
         if not finite:
-            self._check_features("X", given)
+            v.check_finite("X", X, given, engine.all_finite)
         return out
 
     def loss(self, X, y=None, reg=0.0):
@@ -426,7 +425,3 @@ def _store_scores(X, W1, b1, W2, b2, act, ap, work, out):
     finite = engine.scores(X, W1, b1, W2, b2, act, ap, work)
     out[...] = work[3]
     return finite
-
-
-def _checked_after_scoring(X):
-    return True
