@@ -60,3 +60,40 @@ def test_gemm_accumulate_matches_numpy(dtype, alpha, beta):
     _accumulate(True, False, A, B, C, alpha, beta)
     np.testing.assert_allclose(C, expected, rtol=1e-12 if dtype == np.float64 else 1e-4, atol=1e-5)
     assert C.dtype == dtype
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("rows", [0, 1, 15, 16, 33, 200])  # none, fewer than a block, several
+@pytest.mark.parametrize("columns", [1, 64, 3072])
+def test_products_in_blocks_match_numpy(dtype, rows, columns):
+    """The large products, cut into blocks that threads run side by side."""
+    from mlp_numba import _parallel_blas
+
+    rng = np.random.default_rng(rows + columns)
+    X = rng.standard_normal((rows, columns)).astype(dtype)
+    W = rng.standard_normal((columns, 7)).astype(dtype)
+    dZ = rng.standard_normal((rows, 7)).astype(dtype)
+    tol = 1e-12 if dtype == np.float64 else 2e-5
+    Z = np.full((rows, 7), np.nan, dtype)
+    with _blas.one_blas_thread:
+        _parallel_blas.gemm_by_rows(X, W, Z)
+    np.testing.assert_allclose(Z, X @ W, rtol=tol, atol=tol)
+    for alpha, beta in [(1.0, 0.0), (-0.5, 0.9)]:
+        out = W.copy()
+        with _blas.one_blas_thread:
+            _parallel_blas.gemm_t_by_columns(X, dZ, out, alpha, beta)
+        expected = alpha * (X.T @ dZ) + beta * W
+        np.testing.assert_allclose(out, expected, rtol=tol, atol=tol * max(rows, 1))
+        assert out.dtype == dtype
+
+
+def test_blocks_follow_the_rows_alone():
+    """How many blocks a product is cut into depends on its size only, never on threads."""
+    from mlp_numba import _parallel_blas
+    from mlp_numba._numba_utils import BLAS_PIECES
+
+    smallest = _parallel_blas.SMALLEST_BLOCK
+    pieces = njit(lambda n: _parallel_blas.batch_pieces(n))
+    assert pieces(0) == pieces(1) == pieces(smallest - 1) == 1
+    assert pieces(smallest * BLAS_PIECES) == BLAS_PIECES
+    assert pieces(10**6) == BLAS_PIECES

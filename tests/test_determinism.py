@@ -1,4 +1,4 @@
-"""Same seed, same bits: whatever the number of Numba threads, and run after run."""
+"""Same seed, same bits: whatever the number of Numba and BLAS threads, and run after run."""
 
 import os
 import subprocess
@@ -30,7 +30,9 @@ print(numba.get_num_threads(), h.hexdigest())
 
 
 def run_in_subprocess(threads, dtype, activation, optimizer="sgd"):
-    env = dict(os.environ, NUMBA_NUM_THREADS=str(threads))
+    # Numba's and the BLAS's threads both: the kernels run their products on one BLAS thread
+    # per block, so the BLAS setting must not change a bit either.
+    env = dict(os.environ, NUMBA_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads))
     out = subprocess.run(
         [sys.executable, "-c", SCRIPT, dtype, activation, optimizer],
         env=env,

@@ -3,23 +3,88 @@
 import os
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
 import pytest
 
-CODE = "import os, mlp_numba; print(os.environ.get('OMP_WAIT_POLICY'))"
+CODE = (
+    "import os, mlp_numba; "
+    "print(os.environ.get('OMP_WAIT_POLICY'), os.environ.get('GOMP_SPINCOUNT'))"
+)
+OPENMP = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
 
 
-@pytest.mark.parametrize("given,expected", [(None, "PASSIVE"), ("ACTIVE", "ACTIVE")])
-def test_omp_wait_policy_defaults_to_passive_and_respects_the_user(given, expected):
-    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
-    if given is not None:
-        env["OMP_WAIT_POLICY"] = given
+@pytest.mark.parametrize(
+    "given,expected",
+    [
+        ({}, "None 30000"),
+        ({"GOMP_SPINCOUNT": "5"}, "None 5"),
+        ({"OMP_WAIT_POLICY": "PASSIVE"}, "PASSIVE None"),
+        ({"OMP_WAIT_POLICY": "ACTIVE"}, "ACTIVE None"),
+    ],
+)
+def test_openmp_spins_are_short_by_default_and_the_user_decides(given, expected):
+    env = {k: v for k, v in os.environ.items() if k not in OPENMP}
     out = subprocess.run(
         [sys.executable, "-c", CODE],
-        env=env,
+        env={**env, **given},
         capture_output=True,
         text=True,
         check=True,
         timeout=120,
     )
     assert out.stdout.strip() == expected
+
+
+def _blas_threads():
+    from mlp_numba import _blas
+
+    if _blas._functions is None:
+        pytest.skip(f"the BLAS found ({_blas.BACKEND}) has no thread count to check")
+    return _blas._functions
+
+
+def test_blas_threads_are_one_inside_and_put_back_after():
+    set_threads, get_threads = _blas_threads()
+    from mlp_numba import TwoLayerNet, _blas
+
+    before = get_threads()
+    with _blas.one_blas_thread:
+        assert get_threads() == 1
+        with _blas.one_blas_thread:
+            assert get_threads() == 1
+        assert get_threads() == 1
+    assert get_threads() == before
+    set_threads(2)
+    try:
+        rng = np.random.default_rng(0)
+        X, y = rng.standard_normal((300, 40)), rng.integers(0, 3, 300)
+        net = TwoLayerNet(40, 30, 3, seed=0)
+        net.train(X, y, X, y, num_iters=20, batch_size=50)
+        net.predict(X)
+        net.loss(X, y)
+        assert get_threads() == 2
+    finally:
+        set_threads(before)
+
+
+def test_threads_training_side_by_side_put_the_blas_threads_back():
+    """The count is process-wide: the first one in sets 1, the last one out restores it."""
+    _, get_threads = _blas_threads()
+    from mlp_numba import TwoLayerNet
+
+    before = get_threads()
+    rng = np.random.default_rng(1)
+    X, y = rng.standard_normal((400, 60)), rng.integers(0, 4, 400)
+
+    def train(seed):
+        net = TwoLayerNet(60, 30, 4, seed=seed)
+        net.train(X, y, X, y, num_iters=60, batch_size=40)
+        return net.params["W1"]
+
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(train, range(8)))
+    assert get_threads() == before
+    alone = train(3)
+    np.testing.assert_array_equal(results[3], alone)

@@ -9,7 +9,7 @@ anything is written.
 import numpy as np
 import pytest
 
-from mlp_numba import TrainingDivergedError, TwoLayerNet, _kernels, _updates
+from mlp_numba import TrainingDivergedError, TwoLayerNet, _engine, _kernels, _updates
 from mlp_numba._optimizer_spec import hyper_vector
 
 DTYPES = [np.float64, np.float32]
@@ -35,17 +35,26 @@ def test_max_magnitude_matches_numpy(dtype, size):
 @pytest.mark.parametrize("rows", [1, 200])
 def test_gather_copies_the_rows_and_returns_their_largest_magnitude(dtype, rows):
     rng = np.random.default_rng(rows)
-    X = rng.standard_normal((500, 3072)).astype(dtype)
-    y = rng.integers(0, 10, 500)
+    D, H, C = 3072, 20, 10
+    X = rng.standard_normal((500, D)).astype(dtype)
+    y = rng.integers(0, C, 500)
     X[17, 5] = -50.0  # the largest magnitude, in a row drawn below
     idx = np.append(rng.integers(0, 500, rows - 1), 17)
-    Xb, yb = np.empty((rows, 3072), dtype), np.empty(rows, np.intp)
-    scratch = np.empty(rows, dtype)
-    largest = _kernels._gather_rows(X, y, idx, Xb, yb, scratch)
+    Xb, yb = np.empty((rows, D), dtype), np.empty(rows, np.intp)
+    net = TwoLayerNet(D, H, C, std=1e-3, dtype=dtype, seed=0)
+    W1, b1, W2, b2, act, ap = net._model()
+    work = _engine.Workspace(rows, net.sizes, dtype).buffers
+
+    def gather():
+        return _kernels._batch_forward_backward(
+            X, y, idx, True, Xb, yb, W1, b1, W2, b2, act, ap, work
+        )
+
+    largest = gather()
     assert np.array_equal(Xb, X[idx]) and np.array_equal(yb, y[idx])
     assert largest == 50.0
     X[idx[0], 100] = np.nan
-    assert np.isnan(_kernels._gather_rows(X, y, idx, Xb, yb, scratch))
+    assert np.isnan(gather())
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -14,22 +14,26 @@ to ``np.dot``, that is to SciPy's BLAS, with the same results.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import pathlib
+import threading
 
 import llvmlite.binding
 import numpy as np
 from numba import types
-from numba.extending import overload
+from numba.extending import overload, register_jitable
 
 _ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
-# (double symbol, float symbol, integer type) as OpenBLAS builds name them: NumPy >= 2 wheels
-# (scipy-openblas64, prefixed), NumPy 1.2x wheels (openblas64_), then a plain LP64 build.
+# (double symbol, float symbol, integer type, thread-count prefix) as OpenBLAS builds name them:
+# NumPy >= 2 wheels (scipy-openblas64, prefixed), NumPy 1.2x wheels (openblas64_), then a plain
+# LP64 build.
 _SYMBOLS = (
-    ("scipy_cblas_dgemm64_", "scipy_cblas_sgemm64_", types.int64),
-    ("cblas_dgemm64_", "cblas_sgemm64_", types.int64),
-    ("cblas_dgemm", "cblas_sgemm", types.int32),
+    ("scipy_cblas_dgemm64_", "scipy_cblas_sgemm64_", types.int64, "scipy_openblas_"),
+    ("cblas_dgemm64_", "cblas_sgemm64_", types.int64, "openblas_"),
+    ("cblas_dgemm", "cblas_sgemm", types.int32, "openblas_"),
 )
+_THREAD_SUFFIXES = ("64_", "")
 
 
 def _numpy_blas_candidates():
@@ -47,6 +51,19 @@ def _numpy_blas_candidates():
     return seen
 
 
+def _thread_count_functions(library, prefix):
+    """OpenBLAS's ``(set_num_threads, get_num_threads)``, or None."""
+    for suffix in _THREAD_SUFFIXES:
+        try:
+            return (
+                getattr(library, f"{prefix}set_num_threads{suffix}"),
+                getattr(library, f"{prefix}get_num_threads{suffix}"),
+            )
+        except AttributeError:
+            continue
+    return None
+
+
 def _find_gemm():
     """``(description, {dtype: symbol}, int type)`` for NumPy's CBLAS gemm, or None."""
     for path in _numpy_blas_candidates():
@@ -54,11 +71,12 @@ def _find_gemm():
             library = ctypes.CDLL(str(path))
         except OSError:
             continue
-        for double, single, int_type in _SYMBOLS:
+        for double, single, int_type, prefix in _SYMBOLS:
             try:
                 addresses = {"dgemm": getattr(library, double), "sgemm": getattr(library, single)}
             except AttributeError:
                 continue
+            threads = _thread_count_functions(library, prefix)
             for name, function in addresses.items():
                 address = ctypes.cast(function, ctypes.c_void_p).value
                 llvmlite.binding.add_symbol(f"mlp_numba_{name}", address)
@@ -66,7 +84,7 @@ def _find_gemm():
                 np.dtype(np.float64): "mlp_numba_dgemm",
                 np.dtype(np.float32): "mlp_numba_sgemm",
             }
-            return f"{path.name}:{double}", symbols, int_type
+            return f"{path.name}:{double}", symbols, int_type, threads
     return None
 
 
@@ -88,6 +106,51 @@ _EXTERNALS = (
 )
 
 
+class _OneThread:
+    """Context manager: the BLAS library ``gemm`` calls runs on one thread inside it.
+
+    The kernels cut their large products into blocks that Numba's threads run side by side,
+    each a BLAS call that must not start BLAS threads of its own. The library's count is
+    process-wide, so nested and concurrent users (threads training side by side) share one
+    count of how many are inside, and the first one in sets 1 and the last one out puts back
+    what it found: the user's own NumPy code runs with the BLAS threads it had before.
+    """
+
+    def __init__(self, functions):
+        self._set, self._get = functions
+        self._lock = threading.Lock()
+        self._inside = 0
+        self._saved = None
+
+    def __enter__(self):
+        with self._lock:
+            if self._inside == 0:
+                self._saved = self._get()
+                self._set(1)
+            self._inside += 1
+
+    def __exit__(self, *exc):
+        with self._lock:
+            self._inside -= 1
+            if self._inside == 0:
+                self._set(self._saved)
+
+
+def _one_thread_functions():
+    if not (_FOUND and _FOUND[3]):
+        return None
+    setter, getter = _FOUND[3]
+    setter.argtypes, setter.restype = [ctypes.c_int], None
+    getter.argtypes, getter.restype = [], ctypes.c_int
+    return setter, getter
+
+
+_functions = _one_thread_functions()
+#: ``with one_blas_thread: ...`` runs ``gemm`` single-threaded (a no-op when the BLAS found
+#: offers no thread count; the fallback ``np.dot`` then keeps its own threads).
+one_blas_thread = _OneThread(_functions) if _functions else contextlib.nullcontext()
+
+
 def gemm(trans_a, trans_b, A, B, C):
     """``C[...] = op(A) @ op(B)`` inside compiled code, op transposing when ``trans_*`` is True.
 
@@ -99,6 +162,13 @@ def gemm(trans_a, trans_b, A, B, C):
 def gemm_accumulate(trans_a, trans_b, A, B, C, alpha, beta):
     """``C[...] = alpha * op(A) @ op(B) + beta * C`` inside compiled code (BLAS's own form);
     otherwise as ``gemm``. ``alpha`` and ``beta`` are converted to C's dtype."""
+
+
+@register_jitable
+def _leading(columns, row_stride):
+    """The leading dimension to pass: the row stride, which an array of no or one row may
+    report below its number of columns, the least BLAS accepts."""
+    return max(row_stride, columns, 1)
 
 
 @overload(gemm)
@@ -141,12 +211,12 @@ def _gemm_accumulate_overload(trans_a, trans_b, A, B, C, alpha, beta):
             k,
             real(alpha),
             A.ctypes,
-            max(A.strides[0] // item, 1),
+            _leading(A.shape[1], A.strides[0] // item),
             B.ctypes,
-            max(B.strides[0] // item, 1),
+            _leading(B.shape[1], B.strides[0] // item),
             real(beta),
             C.ctypes,
-            max(C.strides[0] // item, 1),
+            _leading(C.shape[1], C.strides[0] // item),
         )
 
     return impl

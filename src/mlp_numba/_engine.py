@@ -10,17 +10,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._blas import gemm
 from ._kernels import (
     _argmax_rows,
     _forward,
-    _gather_rows,
     _loss_and_grads,
     _loss_and_grads_except_dW1,
     _softmax_rows,
     _squared_norm,
 )
 from ._numba_utils import cached_njit
+from ._parallel_blas import gemm_t_by_columns
 from ._updates import (
     N_CHUNKS,
     SGD,
@@ -46,11 +45,14 @@ class Workspace:
         self.S = np.empty((n_rows, C), dtype)
         self.dS = np.empty((n_rows, C), dtype)
         self.row_loss = np.empty(n_rows, dtype)
+        self.row_max = np.empty(n_rows, dtype)
         self.partial = np.empty(N_CHUNKS, dtype)
 
     @property
     def buffers(self):
-        return (self.Z, self.A, self.dA, self.S, self.dS, self.row_loss, self.partial)
+        return (
+            self.Z, self.A, self.dA, self.S, self.dS, self.row_loss, self.row_max, self.partial
+        )  # fmt: skip
 
 
 def new_grads(sizes, dtype):
@@ -79,14 +81,14 @@ def all_finite(X):
 @cached_njit
 def scores(X, W1, b1, W2, b2, kind, ap, work):
     """The class scores of X, left in ``work``'s S buffer."""
-    Z, A, _, S, _, _, partial = work
+    Z, A, _, S, _, _, _, partial = work
     _forward(X, W1, b1, W2, b2, kind, ap, Z, A, S)
     return all_values_finite(Z, partial)
 
 
 @cached_njit
 def predict(X, W1, b1, W2, b2, kind, ap, work, out):
-    Z, A, _, S, _, _, partial = work
+    Z, A, _, S, _, _, _, partial = work
     _forward(X, W1, b1, W2, b2, kind, ap, Z, A, S)
     _argmax_rows(S, out)
     return all_values_finite(Z, partial)
@@ -94,7 +96,7 @@ def predict(X, W1, b1, W2, b2, kind, ap, work, out):
 
 @cached_njit
 def predict_proba(X, W1, b1, W2, b2, kind, ap, work, out):
-    Z, A, _, S, _, _, partial = work
+    Z, A, _, S, _, _, _, partial = work
     _forward(X, W1, b1, W2, b2, kind, ap, Z, A, S)
     _softmax_rows(S, out)
     return all_values_finite(Z, partial)
@@ -102,7 +104,7 @@ def predict_proba(X, W1, b1, W2, b2, kind, ap, work, out):
 
 @cached_njit
 def loss_and_grads(X, y, W1, b1, W2, b2, reg, kind, ap, work, grads):
-    squared_norm = _squared_norm(W1, W2, work[6])
+    squared_norm = _squared_norm(W1, W2, work[7])
     return _loss_and_grads(X, y, W1, b1, W2, b2, reg, squared_norm, kind, ap, work, grads)[0]
 
 
@@ -119,13 +121,12 @@ def train_steps(
     loss or gradient was not finite, in which case that step's update was not applied.
     """
     dW1, db1, dW2, db2 = grads
-    dA, row_scratch, partial = work[2], work[5], work[6]
+    dA, partial = work[2], work[7]
     zero = reg - reg  # the biases carry no L2 term
     squared_norm = _squared_norm(W1, W2, partial)
     for t in range(batches.shape[0]):
-        x_max = _gather_rows(X, y, batches[t], Xb, yb, row_scratch)
-        loss, finite = _loss_and_grads_except_dW1(
-            Xb, yb, W1, b1, W2, b2, reg, squared_norm, kind, ap, work, grads
+        loss, finite, x_max = _loss_and_grads_except_dW1(
+            X, y, batches[t], True, Xb, yb, W1, b1, W2, b2, reg, squared_norm, kind, ap, work, grads
         )
         losses[t] = loss
         if not (finite and np.isfinite(loss)):
@@ -135,7 +136,7 @@ def train_steps(
         if optimizer == SGD and sgd_by_product_is_finite(bound, lr, reg, squared_norm, W1):
             squared_norm = sgd_by_product(W1, Xb, dA, lr, reg, partial)
         else:
-            gemm(True, False, Xb, dA, dW1)
+            gemm_t_by_columns(Xb, dA, dW1, 1.0, 0.0)
             if not (product_is_finite(bound, W1) or sum_is_finite(dW1, partial)):
                 return t
             squared_norm = update(

@@ -21,7 +21,8 @@ from numba import njit, prange
 
 from ._activations import activate, activate_grad
 from ._blas import gemm
-from ._numba_utils import cast, magnitude_bits, set_num_threads
+from ._numba_utils import cast, chunk_bounds, magnitude_bits, set_num_threads
+from ._parallel_blas import batch_pieces, gemm_by_rows, gemm_t_by_columns
 from ._updates import (
     add_weight_decay,
     all_finite,
@@ -49,21 +50,6 @@ def _copy_row(source, target):
 
 
 @njit(parallel=True, error_model="numpy")
-def _gather_rows(X, y, idx, Xb, yb, row_max):
-    """Xb[i] = X[idx[i]], yb[i] = y[idx[i]]: the minibatch. Returns max(abs(Xb)), NaN or inf if
-    a value is not finite; ``row_max`` (one float per row) is scratch."""
-    row_bits, _ = magnitude_bits(row_max)
-    threads = small_work_serial(Xb.size)
-    for i in prange(idx.shape[0]):
-        r = idx[i]
-        row_bits[i] = _copy_row(X[r], Xb[i])
-        yb[i] = y[r]
-    set_num_threads(threads)
-    gather_largest(row_bits)
-    return row_max[0]
-
-
-@njit(parallel=True, error_model="numpy")
 def _bias_activation(Z, b, kind, ap, A):
     """Z += b (in place, kept for the backward pass); A = activation(Z)."""
     threads = small_work_serial(Z.size)
@@ -87,7 +73,7 @@ def _add_bias(S, b):
 @njit
 def _forward(X, W1, b1, W2, b2, kind, ap, Z, A, S):
     """Z = X@W1 + b1, A = activation(Z), S = A@W2 + b2 (the class scores)."""
-    gemm(False, False, X, W1, Z)
+    gemm_by_rows(X, W1, Z)
     _bias_activation(Z, b1, kind, ap, A)
     gemm(False, False, A, W2, S)
     _add_bias(S, b2)
@@ -168,40 +154,100 @@ def _squared_norm(W1, W2, partial):
     return chunked_sum(W1, True, partial) + chunked_sum(W2, True, partial)
 
 
+@njit(error_model="numpy")
+def _rows_forward_backward(X, y, lo, hi, W1, b1, W2, b2, kind, ap, work):
+    """Rows lo:hi of the batch (X, y) from input to dA, the gradient at the pre-activation, on
+    the calling thread: every step of it is row by row, so a block of rows stays in cache from
+    its product with W1 to its gradient. The scores' gradient is scaled by the batch's size."""
+    Z, A, dA, S, dS, row_loss = work[0], work[1], work[2], work[3], work[4], work[5]
+    n = cast(S, y.shape[0])
+    one = cast(S, 1)
+    gemm(False, False, X[lo:hi], W1, Z[lo:hi])
+    for i in range(lo, hi):
+        for j in range(Z.shape[1]):
+            z = Z[i, j] + b1[j]
+            Z[i, j] = z
+            A[i, j] = activate(kind, z, ap)
+    gemm(False, False, A[lo:hi], W2, S[lo:hi])
+    for i in range(lo, hi):
+        for j in range(S.shape[1]):
+            S[i, j] += b2[j]
+        m, total = _softmax_row(S, i, dS)
+        row_loss[i] = np.log(total) - (S[i, y[i]] - m)
+        dS[i, y[i]] -= one
+        for j in range(S.shape[1]):
+            dS[i, j] = dS[i, j] / n
+    gemm(False, True, dS[lo:hi], W2, dA[lo:hi])
+    for i in range(lo, hi):
+        for j in range(dA.shape[1]):
+            dA[i, j] *= activate_grad(kind, Z[i, j], A[i, j], ap)
+
+
+@njit(parallel=True, error_model="numpy")
+def _batch_forward_backward(X, y, idx, gather, Xb, yb, W1, b1, W2, b2, kind, ap, work):
+    """``_rows_forward_backward`` over the whole batch, blocks of rows side by side.
+
+    With ``gather``, the batch is first copied, each block by its own thread, from the rows
+    ``idx`` of (X, y) into (Xb, yb), and the largest ``magnitude_bits`` of each copied row goes
+    to ``work[6]``'s memory; otherwise (X, y) is the batch and Xb, yb, idx are not used.
+    Returns max(abs(Xb)) (NaN or inf if a value is not finite), or 0 without ``gather``.
+    """
+    rows = idx.shape[0] if gather else X.shape[0]
+    row_bits, _ = magnitude_bits(work[6])
+    pieces = batch_pieces(rows)
+    for p in prange(pieces):
+        lo, hi = chunk_bounds(p, rows, pieces)
+        if gather:
+            for i in range(lo, hi):
+                r = idx[i]
+                row_bits[i] = _copy_row(X[r], Xb[i])
+                yb[i] = y[r]
+            _rows_forward_backward(Xb, yb, lo, hi, W1, b1, W2, b2, kind, ap, work)
+        else:
+            _rows_forward_backward(X, y, lo, hi, W1, b1, W2, b2, kind, ap, work)
+    if not gather:
+        return cast(X, 0)
+    gather_largest(row_bits[:rows])
+    return work[6][0]
+
+
 @njit
-def _loss_and_grads_except_dW1(X, y, W1, b1, W2, b2, reg, squared_norm, kind, ap, work, grads):
-    """Loss of the batch (X, y), and into ``grads = (dW1, db1, dW2, db2)`` its gradients except
-    dW1, without the L2 term's ``2 * reg * W`` (the update adds it in its own pass, see
-    ``_updates``). dW1 is ``X.T @ dA``, left to the caller, which may fuse it into the update.
+def _loss_and_grads_except_dW1(
+    X, y, idx, gather, Xb, yb, W1, b1, W2, b2, reg, squared_norm, kind, ap, work, grads
+):
+    """Loss of a batch, and into ``grads = (dW1, db1, dW2, db2)`` its gradients except dW1,
+    without the L2 term's ``2 * reg * W`` (the update adds it in its own pass, see
+    ``_updates``). dW1 is ``batch.T @ dA``, left to the caller, which may fuse it into the
+    update. The batch is (X, y), or with ``gather`` the rows ``idx`` of them, copied into
+    (Xb, yb) (see ``_batch_forward_backward``).
 
     ``squared_norm`` is ``_squared_norm(W1, W2)``, which the training loop gets for free from
-    the previous update. ``work = (Z, A, dA, S, dS, row_loss, partial)`` are scratch buffers
-    sized for the batch (see ``_engine.Workspace``); dA ends up holding the gradient at the
-    pre-activation. Returns the loss and whether db1, dW2 and db2 are finite.
+    the previous update. ``work = (Z, A, dA, S, dS, row_loss, row_max, partial)`` are scratch
+    buffers sized for the batch (see ``_engine.Workspace``); dA ends up holding the gradient at
+    the pre-activation. Returns the loss, whether db1, dW2 and db2 are finite, and the
+    largest magnitude of the gathered batch (0 without ``gather``).
     """
-    Z, A, dA, S, dS, row_loss, partial = work
+    _, A, dA, _, dS, row_loss, _, partial = work
     _, db1, dW2, db2 = grads
-    _forward(X, W1, b1, W2, b2, kind, ap, Z, A, S)
-    loss = _softmax_cross_entropy(S, y, dS, row_loss, partial) + reg * squared_norm
-
-    gemm(True, False, A, dS, dW2)
-    _column_sums(dS, db2)
-    gemm(False, True, dS, W2, dA)
-    _activation_backward(dA, Z, A, kind, ap)
-    _column_sums(dA, db1)
+    x_max = _batch_forward_backward(X, y, idx, gather, Xb, yb, W1, b1, W2, b2, kind, ap, work)
+    n = row_loss.shape[0] if not gather else idx.shape[0]
+    loss = chunked_sum(row_loss[:n], False, partial) / cast(row_loss, n) + reg * squared_norm
+    gemm(True, False, A[:n], dS[:n], dW2)
+    _column_sums(dS[:n], db2)
+    _column_sums(dA[:n], db1)
     finite = all_finite(dW2, partial) and all_finite(db1, partial)
-    return loss, finite and all_finite(db2, partial)
+    return loss, finite and all_finite(db2, partial), x_max
 
 
 @njit
 def _loss_and_data_grads(X, y, W1, b1, W2, b2, reg, squared_norm, kind, ap, work, grads):
     """As ``_loss_and_grads_except_dW1``, with dW1 too: returns the loss and whether every
     gradient is finite."""
-    loss, finite = _loss_and_grads_except_dW1(
-        X, y, W1, b1, W2, b2, reg, squared_norm, kind, ap, work, grads
+    loss, finite, _ = _loss_and_grads_except_dW1(
+        X, y, y, False, X, y, W1, b1, W2, b2, reg, squared_norm, kind, ap, work, grads
     )
-    gemm(True, False, X, work[2], grads[0])
-    return loss, finite and all_finite(grads[0], work[6])
+    gemm_t_by_columns(X, work[2], grads[0], 1.0, 0.0)
+    return loss, finite and all_finite(grads[0], work[7])
 
 
 @njit

@@ -46,19 +46,26 @@ def _make_symbol_names_process_unique():
 _make_symbol_names_process_unique()
 
 
-def _prefer_passive_openmp_waits():
-    """Make idle OpenMP workers sleep instead of spin, unless the user chose otherwise.
+def _shorten_openmp_spins():
+    """Let idle OpenMP workers spin only briefly before they sleep, unless the user chose.
 
-    Numba's default threading layer from the pip wheel is libgomp, whose idle workers
-    busy-wait after each parallel region and take the core that OpenBLAS's second thread needs
-    for the very next matrix product: a digits-sized training step took 35 ms that way and
-    0.54 ms with passive waits (measured here, 2 cores). libgomp reads the variable when Numba
-    first loads it, so this only acts if nothing in the process has started OpenMP yet.
+    A training step is a few parallel regions in a row (the matrix products among them, cut
+    into blocks that each run a one-thread BLAS call, see ``_parallel_blas``), and a worker
+    that sleeps between regions pays a wake-up each time: 20-67 us here (passive waits),
+    against a step of 0.3 ms at the MNIST shape. But a spinning worker takes a core from
+    whatever runs next: with libgomp's default of 300,000 rounds, a NumPy product of the CIFAR
+    shape started 0.2 ms after a region took 4.1 ms instead of 1.0 (one run here); with 30,000
+    rounds it took 1.04 ms even when started at once, and a step's regions still find their
+    workers awake. libgomp reads the variables when Numba first loads it, so this only acts if
+    nothing in the process has started OpenMP yet.
     """
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    if "OMP_WAIT_POLICY" not in os.environ:
+        os.environ.setdefault("GOMP_SPINCOUNT", str(OPENMP_SPIN_COUNT))
 
 
-_prefer_passive_openmp_waits()
+#: Rounds an idle OpenMP worker spins before it sleeps (``GOMP_SPINCOUNT``), by default.
+OPENMP_SPIN_COUNT = 30_000
+_shorten_openmp_spins()
 
 
 def _register_thread_count_functions():
@@ -80,6 +87,18 @@ _register_thread_count_functions()
 #: ``set_num_threads(n)`` and ``get_num_threads()`` of this thread's parallel regions.
 set_num_threads = types.ExternalFunction("mlp_numba_set_num_threads", types.void(types.intc))
 get_num_threads = types.ExternalFunction("mlp_numba_get_num_threads", types.intc())
+
+
+@njit(inline="always")
+def chunk_bounds(c, n, n_chunks):
+    """The slice [lo, hi) of chunk ``c`` of ``n`` elements cut into ``n_chunks`` (may be empty)."""
+    step = (n + n_chunks - 1) // n_chunks
+    return min(n, c * step), min(n, (c + 1) * step)
+
+
+#: Blocks a large matrix product is cut into (``_parallel_blas``): the CPUs this process may
+#: use, whatever the thread settings, so that results do not depend on the number of threads.
+BLAS_PIECES = max(1, numba.config.NUMBA_DEFAULT_NUM_THREADS)
 
 
 def cast(like, value):
@@ -124,6 +143,7 @@ _COMPILED_SOURCES = (
     "_engine.py",
     "_kernels.py",
     "_numba_utils.py",
+    "_parallel_blas.py",
     "_updates.py",
 )
 
@@ -132,7 +152,7 @@ def _sources_stamp():
     here = pathlib.Path(__file__).parent
     from ._blas import BACKEND  # cached code calls this library by its symbol name
 
-    digest = hashlib.sha256(f"{numba.__version__} {BACKEND}".encode())
+    digest = hashlib.sha256(f"{numba.__version__} {BACKEND} {BLAS_PIECES}".encode())
     for name in _COMPILED_SOURCES:
         digest.update((here / name).read_bytes())
     return digest.hexdigest()

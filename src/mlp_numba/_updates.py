@@ -22,8 +22,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from ._blas import gemm_accumulate
-from ._numba_utils import cast, get_num_threads, magnitude_bits, set_num_threads
+from ._numba_utils import cast, chunk_bounds, get_num_threads, magnitude_bits, set_num_threads
+from ._parallel_blas import gemm_t_by_columns
 
 #: The code of plain SGD, the course's (``_optimizer_spec.OPTIMIZERS``).
 SGD = 0
@@ -44,13 +44,6 @@ def small_work_serial(work):
     if work < MIN_PARALLEL_WORK:
         set_num_threads(1)
     return previous
-
-
-@njit(inline="always")
-def chunk_bounds(c, n, n_chunks):
-    """The slice [lo, hi) of chunk ``c`` of ``n`` elements cut into ``n_chunks`` (may be empty)."""
-    step = (n + n_chunks - 1) // n_chunks
-    return min(n, c * step), min(n, (c + 1) * step)
 
 
 @njit(inline="always")
@@ -261,5 +254,5 @@ def sgd_by_product(W1, X, dA, lr, reg, partial):
     Rounds differently from ``update`` (``(1 - lr * 2 reg) * W1`` is formed first), within the
     reference's tolerance rather than bit for bit."""
     decay = cast(W1, 2) * reg
-    gemm_accumulate(True, False, X, dA, W1, -lr, cast(W1, 1) - lr * decay)
+    gemm_t_by_columns(X, dA, W1, -lr, cast(W1, 1) - lr * decay)
     return chunked_sum(W1, True, partial)
