@@ -41,7 +41,15 @@ B, C = 200, 10
 ROWS = 10_000
 
 
+#: Seconds of rest before each measurement: an idle OpenBLAS worker keeps spinning for about
+#: 2**28 clock ticks (~0.1 s) after a multi-threaded product, and Numba's for a moment after a
+#: parallel region, taking a core from whatever runs next. Each measurement starts from
+#: quiet thread pools, so none pays for the one before it.
+QUIET_SECONDS = 0.3
+
+
 def median_time(fn, repeat, per=1):
+    time.sleep(QUIET_SECONDS)
     fn()
     times = []
     for _ in range(repeat):

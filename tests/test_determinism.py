@@ -14,11 +14,12 @@ import hashlib, sys
 import numpy as np
 from mlp_numba import TwoLayerNet
 import numba
-dtype, activation, optimizer = sys.argv[1], sys.argv[2], sys.argv[3]
+dtype, activation, optimizer, D = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 rng = np.random.default_rng(3)
-# W1 (600 x 120) and the minibatch (200 x 600) are big enough for the kernels' parallel paths.
-X = rng.standard_normal((1000, 600)); y = rng.integers(0, 10, 1000)
-net = TwoLayerNet(600, 120, 10, std=1e-2, activation=activation, dtype=dtype, seed=11)
+# W1 (D x 120) and the minibatch (200 x D) are big enough for the kernels' parallel paths;
+# at D = 3000 W1 is big enough for a step to cut its product along D (splits_columns).
+X = rng.standard_normal((1000, D)); y = rng.integers(0, 10, 1000)
+net = TwoLayerNet(D, 120, 10, std=1e-2, activation=activation, dtype=dtype, seed=11)
 stats = net.train(X, y, X[:200], y[:200], learning_rate=0.01, num_iters=25, batch_size=200,
                   optimizer=optimizer)
 h = hashlib.sha256()
@@ -29,12 +30,12 @@ print(numba.get_num_threads(), h.hexdigest())
 """
 
 
-def run_in_subprocess(threads, dtype, activation, optimizer="sgd"):
+def run_in_subprocess(threads, dtype, activation, optimizer="sgd", D=600):
     # Numba's and the BLAS's threads both: the kernels run their products on one BLAS thread
     # per block, so the BLAS setting must not change a bit either.
     env = dict(os.environ, NUMBA_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads))
     out = subprocess.run(
-        [sys.executable, "-c", SCRIPT, dtype, activation, optimizer],
+        [sys.executable, "-c", SCRIPT, dtype, activation, optimizer, str(D)],
         env=env,
         capture_output=True,
         text=True,
@@ -54,6 +55,14 @@ def run_in_subprocess(threads, dtype, activation, optimizer="sgd"):
 )  # fmt: skip
 def test_bitwise_identical_params_with_1_and_2_threads(dtype, activation, optimizer):
     one, two = (run_in_subprocess(t, dtype, activation, optimizer) for t in (1, 2))
+    assert one == two
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_bitwise_identical_when_the_product_is_cut_along_d(dtype, optimizer):
+    one, two = (run_in_subprocess(t, dtype, "relu", optimizer, D=3000) for t in (1, 2))
     assert one == two
 
 

@@ -18,7 +18,7 @@ from ._kernels import (
     _softmax_rows,
     _squared_norm,
 )
-from ._numba_utils import cached_njit
+from ._numba_utils import BLAS_PIECES, cached_njit
 from ._parallel_blas import gemm_t_by_columns
 from ._updates import (
     N_CHUNKS,
@@ -34,9 +34,13 @@ from ._updates import all_finite as sum_is_finite
 
 
 class Workspace:
-    """Scratch buffers for passes over ``n_rows`` rows, allocated once and reused."""
+    """Scratch buffers for passes over ``n_rows`` rows, allocated once and reused.
 
-    def __init__(self, n_rows, sizes, dtype):
+    ``Z_parts`` holds the partial products of a training step whose product X@W1 is cut along
+    D (``_kernels.splits_columns``): ``parts`` of them, each n_rows x H.
+    """
+
+    def __init__(self, n_rows, sizes, dtype, parts=0):
         _, H, C = sizes
         self.n_rows = n_rows
         self.Z = np.empty((n_rows, H), dtype)
@@ -46,13 +50,21 @@ class Workspace:
         self.dS = np.empty((n_rows, C), dtype)
         self.row_loss = np.empty(n_rows, dtype)
         self.row_max = np.empty(n_rows, dtype)
+        self.Z_parts = np.empty((parts, n_rows, H), dtype)
         self.partial = np.empty(N_CHUNKS, dtype)
 
     @property
     def buffers(self):
-        return (
-            self.Z, self.A, self.dA, self.S, self.dS, self.row_loss, self.row_max, self.partial
-        )  # fmt: skip
+        return self.rows(self.n_rows)
+
+    def rows(self, n):
+        """The buffers as the kernels take them, for the first ``n`` rows."""
+        per_row = (self.Z, self.A, self.dA, self.S, self.dS, self.row_loss, self.row_max)
+        return (*(b[:n] for b in per_row), self.Z_parts[:, :n], self.partial)
+
+
+#: Partial products a training step's workspace holds (see ``_kernels.splits_columns``).
+STEP_PARTS = BLAS_PIECES - 1
 
 
 def new_grads(sizes, dtype):
@@ -81,14 +93,14 @@ def all_finite(X):
 @cached_njit
 def scores(X, W1, b1, W2, b2, kind, ap, work):
     """The class scores of X, left in ``work``'s S buffer."""
-    Z, A, _, S, _, _, _, partial = work
+    Z, A, _, S, _, _, _, _, partial = work
     _forward(X, W1, b1, W2, b2, kind, ap, Z, A, S)
     return all_values_finite(Z, partial)
 
 
 @cached_njit
 def predict(X, W1, b1, W2, b2, kind, ap, work, out):
-    Z, A, _, S, _, _, _, partial = work
+    Z, A, _, S, _, _, _, _, partial = work
     _forward(X, W1, b1, W2, b2, kind, ap, Z, A, S)
     _argmax_rows(S, out)
     return all_values_finite(Z, partial)
@@ -96,7 +108,7 @@ def predict(X, W1, b1, W2, b2, kind, ap, work, out):
 
 @cached_njit
 def predict_proba(X, W1, b1, W2, b2, kind, ap, work, out):
-    Z, A, _, S, _, _, _, partial = work
+    Z, A, _, S, _, _, _, _, partial = work
     _forward(X, W1, b1, W2, b2, kind, ap, Z, A, S)
     _softmax_rows(S, out)
     return all_values_finite(Z, partial)
@@ -104,7 +116,7 @@ def predict_proba(X, W1, b1, W2, b2, kind, ap, work, out):
 
 @cached_njit
 def loss_and_grads(X, y, W1, b1, W2, b2, reg, kind, ap, work, grads):
-    squared_norm = _squared_norm(W1, W2, work[7])
+    squared_norm = _squared_norm(W1, W2, work[8])
     return _loss_and_grads(X, y, W1, b1, W2, b2, reg, squared_norm, kind, ap, work, grads)[0]
 
 
@@ -121,7 +133,7 @@ def train_steps(
     loss or gradient was not finite, in which case that step's update was not applied.
     """
     dW1, db1, dW2, db2 = grads
-    dA, partial = work[2], work[7]
+    dA, partial = work[2], work[8]
     zero = reg - reg  # the biases carry no L2 term
     squared_norm = _squared_norm(W1, W2, partial)
     for t in range(batches.shape[0]):

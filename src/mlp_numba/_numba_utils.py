@@ -97,8 +97,10 @@ def chunk_bounds(c, n, n_chunks):
 
 
 #: Blocks a large matrix product is cut into (``_parallel_blas``): the CPUs this process may
-#: use, whatever the thread settings, so that results do not depend on the number of threads.
-BLAS_PIECES = max(1, numba.config.NUMBA_DEFAULT_NUM_THREADS)
+#: use, whatever the thread settings, so that results do not depend on the number of threads;
+#: at most 64, the chunks of a reduction (``_updates.N_CHUNKS``), whose buffer holds the
+#: blocks' results.
+BLAS_PIECES = max(1, min(64, numba.config.NUMBA_DEFAULT_NUM_THREADS))
 
 
 def cast(like, value):

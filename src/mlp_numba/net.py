@@ -125,8 +125,7 @@ class TwoLayerNet(NetBase):
         with one_blas_thread:
             for start in range(0, len(X), _SCORE_ROWS):
                 rows = slice(start, start + _SCORE_ROWS)
-                n = len(X[rows])
-                buffers = (*(b[:n] for b in work.buffers[:-1]), work.partial)
+                buffers = work.rows(len(X[rows]))
                 finite &= kernel(X[rows], W1, b1, W2, b2, act, ap, buffers, out[rows])
         if not finite:
             v.check_finite("X", X, given, engine.all_finite)
@@ -342,7 +341,7 @@ class TwoLayerNet(NetBase):
 
         Xb = np.empty((batch_size, self.input_size), self.dtype)
         yb = np.empty(batch_size, np.intp)
-        work = engine.Workspace(batch_size, self.sizes, self.dtype)
+        work = engine.Workspace(batch_size, self.sizes, self.dtype, engine.STEP_PARTS)
         grads = engine.new_grads(self.sizes, self.dtype)
         losses = np.empty(_MAX_BLOCK, self.dtype)
         batch_pred = np.empty(batch_size, np.intp)
