@@ -66,7 +66,7 @@ def test_gemm_accumulate_matches_numpy(dtype, alpha, beta):
 @pytest.mark.parametrize("rows", [0, 1, 15, 16, 33, 200])  # none, fewer than a block, several
 @pytest.mark.parametrize("columns", [1, 64, 3072])
 def test_products_in_blocks_match_numpy(dtype, rows, columns):
-    """The large products, cut into blocks that threads run side by side."""
+    """The weight-gradient product, cut into blocks that threads run side by side."""
     from mlp_numba import _parallel_blas
 
     rng = np.random.default_rng(rows + columns)
@@ -74,17 +74,16 @@ def test_products_in_blocks_match_numpy(dtype, rows, columns):
     W = rng.standard_normal((columns, 7)).astype(dtype)
     dZ = rng.standard_normal((rows, 7)).astype(dtype)
     tol = 1e-12 if dtype == np.float64 else 2e-5
-    Z = np.full((rows, 7), np.nan, dtype)
-    with _blas.one_blas_thread:
-        _parallel_blas.gemm_by_rows(X, W, Z)
-    np.testing.assert_allclose(Z, X @ W, rtol=tol, atol=tol)
+    partial = np.empty(64, dtype)
     for alpha, beta in [(1.0, 0.0), (-0.5, 0.9)]:
-        out = W.copy()
+        out, squared = W.copy(), W.copy()
         with _blas.one_blas_thread:
             _parallel_blas.gemm_t_by_columns(X, dZ, out, alpha, beta)
+            total = _parallel_blas.gemm_t_by_columns_squared(X, dZ, squared, alpha, beta, partial)
         expected = alpha * (X.T @ dZ) + beta * W
         np.testing.assert_allclose(out, expected, rtol=tol, atol=tol * max(rows, 1))
-        assert out.dtype == dtype
+        assert np.array_equal(squared, out) and out.dtype == dtype
+        np.testing.assert_allclose(total, np.sum(expected.astype(np.float64) ** 2), rtol=tol * 10)
 
 
 def test_blocks_follow_the_rows_alone():

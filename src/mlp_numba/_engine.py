@@ -11,15 +11,13 @@ from __future__ import annotations
 import numpy as np
 
 from ._kernels import (
-    _argmax_rows,
-    _forward,
     _loss_and_grads,
     _loss_and_grads_except_dW1,
-    _softmax_rows,
     _squared_norm,
 )
 from ._numba_utils import BLAS_PIECES, cached_njit
 from ._parallel_blas import gemm_t_by_columns
+from ._scoring import score_rows
 from ._updates import (
     N_CHUNKS,
     SGD,
@@ -84,34 +82,24 @@ def all_finite(X):
     return all_values_finite(X, np.empty(N_CHUNKS, X.dtype))
 
 
-# The scoring entry points return whether the hidden pre-activations Z = X@W1 + b1 are all
-# finite. A NaN or inf anywhere in a row of X makes that row of Z NaN or inf (NaN * 0 is NaN;
-# OpenBLAS multiplies every term), so the caller checks X itself only when this is False: an
-# N x H pass instead of N x D (``TwoLayerNet._scored``).
+# The scoring entry points return whether the hidden pre-activations were all finite
+# (``_scoring.score_rows``).
 
 
 @cached_njit
 def scores(X, W1, b1, W2, b2, kind, ap, work):
     """The class scores of X, left in ``work``'s S buffer."""
-    Z, A, _, S, _, _, _, _, partial = work
-    _forward(X, W1, b1, W2, b2, kind, ap, Z, A, S)
-    return all_values_finite(Z, partial)
+    return score_rows(X, W1, b1, W2, b2, kind, ap, work, np.empty(0, np.intp), work[3][:0])
 
 
 @cached_njit
 def predict(X, W1, b1, W2, b2, kind, ap, work, out):
-    Z, A, _, S, _, _, _, _, partial = work
-    _forward(X, W1, b1, W2, b2, kind, ap, Z, A, S)
-    _argmax_rows(S, out)
-    return all_values_finite(Z, partial)
+    return score_rows(X, W1, b1, W2, b2, kind, ap, work, out, work[3][:0])
 
 
 @cached_njit
 def predict_proba(X, W1, b1, W2, b2, kind, ap, work, out):
-    Z, A, _, S, _, _, _, _, partial = work
-    _forward(X, W1, b1, W2, b2, kind, ap, Z, A, S)
-    _softmax_rows(S, out)
-    return all_values_finite(Z, partial)
+    return score_rows(X, W1, b1, W2, b2, kind, ap, work, np.empty(0, np.intp), out)
 
 
 @cached_njit

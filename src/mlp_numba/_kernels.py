@@ -22,7 +22,7 @@ from numba import njit, prange
 from ._activations import activate, activate_grad
 from ._blas import gemm
 from ._numba_utils import cast, chunk_bounds, magnitude_bits, set_num_threads
-from ._parallel_blas import batch_pieces, gemm_by_rows, gemm_t_by_columns
+from ._parallel_blas import batch_pieces, gemm_t_by_columns
 from ._updates import (
     add_weight_decay,
     all_finite,
@@ -34,7 +34,7 @@ from ._updates import (
 #: Columns per block of ``_column_sums``.
 COLUMN_BLOCK = 128
 #: Bytes of W1 above which a training step cuts X@W1 along D (``splits_columns``).
-COLUMN_SPLIT_BYTES = 1 << 20
+COLUMN_SPLIT_BYTES = 1 << 17
 
 
 @njit(error_model="numpy")
@@ -51,36 +51,6 @@ def _copy_row(source, target):
     return largest
 
 
-@njit(parallel=True, error_model="numpy")
-def _bias_activation(Z, b, kind, ap, A):
-    """Z += b (in place, kept for the backward pass); A = activation(Z)."""
-    threads = small_work_serial(Z.size)
-    for i in prange(Z.shape[0]):
-        for j in range(Z.shape[1]):
-            z = Z[i, j] + b[j]
-            Z[i, j] = z
-            A[i, j] = activate(kind, z, ap)
-    set_num_threads(threads)
-
-
-@njit(parallel=True, error_model="numpy")
-def _add_bias(S, b):
-    threads = small_work_serial(S.size)
-    for i in prange(S.shape[0]):
-        for j in range(S.shape[1]):
-            S[i, j] += b[j]
-    set_num_threads(threads)
-
-
-@njit
-def _forward(X, W1, b1, W2, b2, kind, ap, Z, A, S):
-    """Z = X@W1 + b1, A = activation(Z), S = A@W2 + b2 (the class scores)."""
-    gemm_by_rows(X, W1, Z)
-    _bias_activation(Z, b1, kind, ap, A)
-    gemm(False, False, A, W2, S)
-    _add_bias(S, b2)
-
-
 @njit(inline="always")
 def _softmax_row(S, i, P):
     """P[i] = softmax(S[i]) through the row maximum m; returns m and sum(exp(S[i] - m))."""
@@ -94,35 +64,6 @@ def _softmax_row(S, i, P):
     for j in range(S.shape[1]):
         P[i, j] = P[i, j] / total
     return m, total
-
-
-@njit(parallel=True, error_model="numpy")
-def _softmax_cross_entropy(S, y, dS, row_loss, partial):
-    """Mean softmax cross-entropy of the scores S, and its gradient dS = (softmax(S) - Y) / N.
-
-    Log-sum-exp through the row maximum, so large scores neither overflow nor lose the loss.
-    """
-    N, C = S.shape
-    n = cast(S, N)
-    threads = small_work_serial(S.size)
-    for i in prange(N):
-        m, total = _softmax_row(S, i, dS)
-        row_loss[i] = np.log(total) - (S[i, y[i]] - m)
-        dS[i, y[i]] -= cast(S, 1)
-        for j in range(C):
-            dS[i, j] = dS[i, j] / n
-    set_num_threads(threads)
-    return chunked_sum(row_loss, False, partial) / n
-
-
-@njit(parallel=True, error_model="numpy")
-def _activation_backward(dA, Z, A, kind, ap):
-    """dA *= activation'(Z), in place: dA becomes the gradient at the pre-activation."""
-    threads = small_work_serial(dA.size)
-    for i in prange(dA.shape[0]):
-        for j in range(dA.shape[1]):
-            dA[i, j] *= activate_grad(kind, Z[i, j], A[i, j], ap)
-    set_num_threads(threads)
 
 
 @njit(error_model="numpy")
@@ -192,13 +133,15 @@ def splits_columns(W1):
     """Whether a training step cuts its product X@W1 along D rather than along the batch.
 
     Cut along D, each thread copies its columns of the minibatch and multiplies them by its
-    own rows of W1, then updates those same rows (``_parallel_blas.gemm_t_by_columns`` cuts
-    alike): a thread's share of W1 stays in its core's cache from one step to the next
-    instead of being read whole by every thread. It pays when W1 is larger than a core's
-    cache holds beside a block of rows; the partial products then cost one B x H sum per
-    block. Measured here (2 cores, 2 MiB of L2 each), gather and both products: CIFAR-10
-    float64 2.36 -> 2.24 ms, float32 1.01 -> 0.95 ms, H=500 float64 8.28 -> 7.79 ms; MNIST
-    float32, with W1 in cache either way, 0.26 -> 0.27 ms.
+    own rows of W1, then updates those same rows from the same columns
+    (``_parallel_blas.gemm_t_by_columns`` cuts alike): the thread's share of W1 and of the
+    minibatch stay in its core's cache, where cut along the batch every thread reads all of
+    W1 and, for the update, the other thread's rows. The partial products cost one B x H sum
+    per block, and for a small W1 the cut products are too small to gain. Measured here
+    (2 cores, 2 MiB of L2 each), gather and both products: CIFAR-10 float64 2.36 -> 2.24 ms,
+    float32 1.01 -> 0.95 ms, H=500 float64 8.28 -> 7.79 ms; a whole ``train`` step at MNIST
+    float64 0.73 -> 0.69 ms and float32 0.336 -> 0.330 ms, but at the digits shape (W1 of
+    51 KiB) 0.129 -> 0.141 ms.
     """
     return W1.size * W1.itemsize > COLUMN_SPLIT_BYTES and batch_pieces(W1.shape[0]) > 1
 
@@ -242,7 +185,8 @@ def _batch_forward_backward(X, y, idx, gather, Xb, yb, W1, b1, W2, b2, kind, ap,
     Returns max(abs(Xb)) (NaN or inf if a value is not finite), or 0 without ``gather``.
     """
     rows = idx.shape[0] if gather else X.shape[0]
-    by_columns = gather and splits_columns(W1)
+    # A workspace without room for the partial products takes the other path.
+    by_columns = gather and splits_columns(W1) and work[7].shape[0] >= batch_pieces(X.shape[1]) - 1
     x_max = cast(X, 0)
     n_parts = 0
     if by_columns:
@@ -319,23 +263,3 @@ def _loss_and_grads(X, y, W1, b1, W2, b2, reg, squared_norm, kind, ap, work, gra
     add_weight_decay(grads[0], W1, reg)
     add_weight_decay(grads[2], W2, reg)
     return loss, finite
-
-
-@njit(parallel=True, error_model="numpy")
-def _argmax_rows(S, out):
-    threads = small_work_serial(S.size)
-    for i in prange(S.shape[0]):
-        best = 0
-        for j in range(1, S.shape[1]):
-            if S[i, j] > S[i, best]:
-                best = j
-        out[i] = best
-    set_num_threads(threads)
-
-
-@njit(parallel=True, error_model="numpy")
-def _softmax_rows(S, P):
-    threads = small_work_serial(S.size)
-    for i in prange(S.shape[0]):
-        _softmax_row(S, i, P)
-    set_num_threads(threads)

@@ -96,6 +96,19 @@ def chunk_bounds(c, n, n_chunks):
     return min(n, c * step), min(n, (c + 1) * step)
 
 
+#: Let a running sum be reordered into vector lanes; NaN and inf keep their meaning.
+REORDER_SUMS = {"reassoc", "nsz"}
+
+
+@njit(fastmath=REORDER_SUMS, error_model="numpy")
+def sum_chunk(a, squares):
+    """sum(a), or sum(a**2) with ``squares``, of a 1-d array, vectorised."""
+    s = cast(a, 0)
+    for k in range(a.size):
+        s += a[k] * a[k] if squares else a[k]
+    return s
+
+
 #: Blocks a large matrix product is cut into (``_parallel_blas``): the CPUs this process may
 #: use, whatever the thread settings, so that results do not depend on the number of threads;
 #: at most 64, the chunks of a reduction (``_updates.N_CHUNKS``), whose buffer holds the
@@ -146,6 +159,7 @@ _COMPILED_SOURCES = (
     "_kernels.py",
     "_numba_utils.py",
     "_parallel_blas.py",
+    "_scoring.py",
     "_updates.py",
 )
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from numba import njit, prange
 
-from ._blas import gemm, gemm_accumulate
-from ._numba_utils import BLAS_PIECES, chunk_bounds
+from ._blas import gemm_accumulate
+from ._numba_utils import BLAS_PIECES, cast, chunk_bounds, sum_chunk
 
 #: Fewest rows (or columns) in a block: below that a product is too small to share.
 SMALLEST_BLOCK = 16
@@ -20,20 +20,31 @@ def batch_pieces(n):
 
 
 @njit(parallel=True)
-def gemm_by_rows(A, B, C):
-    """C = A @ B, blocks of rows of A and C side by side, each a one-thread BLAS call."""
-    n = A.shape[0]
-    pieces = batch_pieces(n)
-    for p in prange(pieces):
-        lo, hi = chunk_bounds(p, n, pieces)
-        gemm(False, False, A[lo:hi], B, C[lo:hi])
-
-
-@njit(parallel=True)
-def gemm_t_by_columns(A, B, C, alpha, beta):
-    """C = alpha * A.T @ B + beta * C, blocks of columns of A (rows of C) side by side."""
+def _gemm_t_blocks(A, B, C, alpha, beta, squares, partial):
     n = A.shape[1]
     pieces = batch_pieces(n)
+    flat = C.reshape(C.size) if squares else C[0, :0]
+    width = C.shape[1]
     for p in prange(pieces):
         lo, hi = chunk_bounds(p, n, pieces)
         gemm_accumulate(True, False, A[:, lo:hi], B, C[lo:hi], alpha, beta)
+        if squares:  # while the block is in cache
+            partial[p] = sum_chunk(flat[lo * width : hi * width], True)
+    total = cast(C, 0)
+    if squares:
+        for p in range(pieces):
+            total += partial[p]
+    return total
+
+
+@njit
+def gemm_t_by_columns(A, B, C, alpha, beta):
+    """C = alpha * A.T @ B + beta * C, blocks of columns of A (rows of C) side by side."""
+    _gemm_t_blocks(A, B, C, alpha, beta, False, C[0, :0])
+
+
+@njit
+def gemm_t_by_columns_squared(A, B, C, alpha, beta, partial):
+    """As ``gemm_t_by_columns``, returning sum(C**2) of the new C (C-contiguous), each block's
+    share summed by its thread into ``partial`` and the shares added in order."""
+    return _gemm_t_blocks(A, B, C, alpha, beta, True, partial)

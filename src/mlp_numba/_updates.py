@@ -22,8 +22,15 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from ._numba_utils import cast, chunk_bounds, get_num_threads, magnitude_bits, set_num_threads
-from ._parallel_blas import gemm_t_by_columns
+from ._numba_utils import (
+    cast,
+    chunk_bounds,
+    get_num_threads,
+    magnitude_bits,
+    set_num_threads,
+    sum_chunk,
+)
+from ._parallel_blas import gemm_t_by_columns_squared
 
 #: The code of plain SGD, the course's (``_optimizer_spec.OPTIMIZERS``).
 SGD = 0
@@ -32,8 +39,6 @@ N_CHUNKS = 64
 #: Elements below which a kernel runs on one thread: waking a sleeping worker costs ~60 us
 #: here, more than a 200 x 100 element-wise pass takes on one core.
 MIN_PARALLEL_WORK = 1 << 16
-#: Let a running sum be reordered into vector lanes; NaN and inf keep their meaning.
-REORDER_SUMS = {"reassoc", "nsz"}
 
 
 @njit
@@ -61,14 +66,6 @@ def sum_partials(partial, like):
 # round exactly like the reference; the sum of squares of the new values is a second loop over
 # the chunk, still in cache. (Fused into the update loop it would need the flags, and Numba
 # then applies them to the inlined arithmetic too: seen here as last-bit differences in Adam.)
-
-
-@njit(fastmath=REORDER_SUMS, error_model="numpy")
-def _sum_chunk(a, squares):
-    s = cast(a, 0)
-    for k in range(a.size):
-        s += a[k] * a[k] if squares else a[k]
-    return s
 
 
 @njit(error_model="numpy")
@@ -119,7 +116,7 @@ def chunked_sum(a, squares, partial):
     threads = small_work_serial(flat.size)
     for c in prange(partial.shape[0]):
         lo, hi = chunk_bounds(c, flat.size, partial.shape[0])
-        partial[c] = _sum_chunk(flat[lo:hi], squares)
+        partial[c] = sum_chunk(flat[lo:hi], squares)
     set_num_threads(threads)
     return sum_partials(partial, a)
 
@@ -206,7 +203,7 @@ def update(code, W, dW, state1, state2, lr, reg, hyper, step, partial):
                 w[lo:hi], g[lo:hi], s1[lo:hi], s2[lo:hi], lr, decay,
                 first, beta2, eps, weight_decay, correction1, correction2,
             )  # fmt: skip
-        partial[c] = _sum_chunk(w[lo:hi], True)
+        partial[c] = sum_chunk(w[lo:hi], True)
     set_num_threads(threads)
     return sum_partials(partial, W)
 
@@ -254,5 +251,4 @@ def sgd_by_product(W1, X, dA, lr, reg, partial):
     Rounds differently from ``update`` (``(1 - lr * 2 reg) * W1`` is formed first), within the
     reference's tolerance rather than bit for bit."""
     decay = cast(W1, 2) * reg
-    gemm_t_by_columns(X, dA, W1, -lr, cast(W1, 1) - lr * decay)
-    return chunked_sum(W1, True, partial)
+    return gemm_t_by_columns_squared(X, dA, W1, -lr, cast(W1, 1) - lr * decay, partial)
