@@ -41,10 +41,10 @@ B, C = 200, 10
 ROWS = 10_000
 
 
-#: Seconds of rest before each measurement: an idle OpenBLAS worker keeps spinning for about
-#: 2**28 clock ticks (~0.1 s) after a multi-threaded product, and Numba's for a moment after a
-#: parallel region, taking a core from whatever runs next. Each measurement starts from
-#: quiet thread pools, so none pays for the one before it.
+#: Seconds of rest before each measurement (then one untimed call): idle OpenBLAS workers keep
+#: spinning for about 2**28 clock ticks (~0.1 s) after a multi-threaded product, Numba's and
+#: PyTorch's OpenMP workers for a while after a parallel region, so every measurement starts
+#: from quiet thread pools rather than in the wake of the one before it.
 QUIET_SECONDS = 0.3
 
 

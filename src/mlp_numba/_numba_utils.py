@@ -46,26 +46,37 @@ def _make_symbol_names_process_unique():
 _make_symbol_names_process_unique()
 
 
-def _shorten_openmp_spins():
-    """Let idle OpenMP workers spin only briefly before they sleep, unless the user chose.
+def _start_threads_with_short_openmp_spins():
+    """Start Numba's threads, its OpenMP workers spinning only briefly before they sleep
+    (``GOMP_SPINCOUNT``), unless the user chose; then put the environment back.
 
     A training step is a few parallel regions in a row (the matrix products among them, cut
     into blocks that each run a one-thread BLAS call, see ``_parallel_blas``), and a worker
     that sleeps between regions pays a wake-up each time: 20-67 us here (passive waits),
-    against a step of 0.3 ms at the MNIST shape. But a spinning worker takes a core from
-    whatever runs next: with libgomp's default of 300,000 rounds, a NumPy product of the CIFAR
-    shape started 0.2 ms after a region took 4.1 ms instead of 1.0 (one run here); with 30,000
-    rounds it took 1.04 ms even when started at once, and a step's regions still find their
-    workers awake. libgomp reads the variables when Numba first loads it, so this only acts if
-    nothing in the process has started OpenMP yet.
+    against a step of 0.3 ms at the MNIST shape. But a spinning worker burns a core after
+    the last region, which whatever runs next may need. CPU time of a parallel region
+    followed by idleness, measured here: 5.6 ms with libgomp's default (300,000 rounds),
+    0.67-0.77 ms with 30,000, 0.03 ms with passive waits; steps with 30,000 were as fast as
+    with 3,000,000, and slower with 3,000 (CIFAR-10 float32 1.18 -> 1.26 ms).
+
+    libgomp reads the variable once, when it loads, which starting Numba's threads does (if
+    nothing in the process loaded it before). The variable is set only for that moment:
+    another library's OpenMP runtime loaded later (PyTorch ships its own) keeps its defaults.
     """
-    if "OMP_WAIT_POLICY" not in os.environ:
-        os.environ.setdefault("GOMP_SPINCOUNT", str(OPENMP_SPIN_COUNT))
+    from numba.np.ufunc import parallel
+
+    ours = "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ
+    if ours:
+        os.environ["GOMP_SPINCOUNT"] = str(OPENMP_SPIN_COUNT)
+    try:
+        parallel._launch_threads()
+    finally:
+        if ours:
+            del os.environ["GOMP_SPINCOUNT"]
 
 
-#: Rounds an idle OpenMP worker spins before it sleeps (``GOMP_SPINCOUNT``), by default.
+#: Rounds an idle OpenMP worker of Numba's spins before it sleeps, unless the user chose.
 OPENMP_SPIN_COUNT = 30_000
-_shorten_openmp_spins()
 
 
 def _register_thread_count_functions():
@@ -73,11 +84,11 @@ def _register_thread_count_functions():
 
     ``numba.set_num_threads`` called from compiled code goes through a ctypes pointer, which
     makes the caller uncacheable; a symbol registered with llvmlite is resolved at link time,
-    so cached code keeps working. This starts Numba's thread pool (after the line above).
+    so cached code keeps working.
     """
     from numba.np.ufunc import parallel
 
-    parallel._launch_threads()
+    _start_threads_with_short_openmp_spins()
     for name, function in (("set", parallel._set_num_threads), ("get", parallel._get_num_threads)):
         address = ctypes.cast(function, ctypes.c_void_p).value
         llvmlite.binding.add_symbol(f"mlp_numba_{name}_num_threads", address)

@@ -18,10 +18,12 @@ from ..datasets import data_home
 
 _ENVIRONMENT = (
     "OMP_WAIT_POLICY",
+    "GOMP_SPINCOUNT",
     "NUMBA_NUM_THREADS",
     "NUMBA_THREADING_LAYER",
     "NUMBA_CACHE_DIR",
     "OPENBLAS_NUM_THREADS",
+    "OPENBLAS_THREAD_TIMEOUT",
     "MLP_NUMBA_DATA",
 )
 
