@@ -82,8 +82,10 @@ def all_finite(X):
     return all_values_finite(X, np.empty(N_CHUNKS, X.dtype))
 
 
-# The scoring entry points return whether the hidden pre-activations were all finite
-# (``_scoring.score_rows``).
+# Every entry point below that multiplies matrices is called inside ``_blas.one_blas_thread``
+# (see ``TwoLayerNet``): its products are cut into blocks that Numba's threads run side by
+# side, each a BLAS call that must not start threads of its own. The scoring entry points
+# return whether the hidden pre-activations were all finite (``_scoring.score_rows``).
 
 
 @cached_njit

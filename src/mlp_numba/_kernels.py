@@ -4,10 +4,15 @@ Every kernel writes into buffers it is given and allocates nothing, so the train
 call them once per iteration without touching the allocator. ``kind`` selects the
 activation at compile time (see ``_activations.kind_marker``).
 
+A step's parallel regions cut the batch into blocks (``_parallel_blas.batch_pieces``), each
+block taken by one thread through every row-wise stage, its matrix products one-thread BLAS
+calls (the caller holds ``_blas.one_blas_thread``). Parameter updates live in ``_updates``,
+scoring in ``_scoring``.
+
 Determinism: results must be bitwise identical whatever the number of Numba threads. So every
-``prange`` iteration writes its own outputs, and reductions go through a fixed number of chunks
-whose partial sums are combined serially (``_updates.chunked_sum``), never through a parallel
-``+=``. Parameter updates live in ``_updates``.
+``prange`` iteration writes its own outputs, the blocks depend on the shapes only, and
+reductions go through a fixed number of chunks whose partial sums are combined serially
+(``_updates.chunked_sum``), never through a parallel ``+=``.
 
 Threads: a parallel region whose work is small runs on the calling thread alone
 (``small_work_serial``). ``error_model="numpy"``: a division gives inf or NaN rather than a

@@ -23,7 +23,7 @@ def batch_pieces(n):
 def _gemm_t_blocks(A, B, C, alpha, beta, squares, partial):
     n = A.shape[1]
     pieces = batch_pieces(n)
-    flat = C.reshape(C.size) if squares else C[0, :0]
+    flat = C.reshape(C.size)
     width = C.shape[1]
     for p in prange(pieces):
         lo, hi = chunk_bounds(p, n, pieces)
@@ -39,8 +39,9 @@ def _gemm_t_blocks(A, B, C, alpha, beta, squares, partial):
 
 @njit
 def gemm_t_by_columns(A, B, C, alpha, beta):
-    """C = alpha * A.T @ B + beta * C, blocks of columns of A (rows of C) side by side."""
-    _gemm_t_blocks(A, B, C, alpha, beta, False, C[0, :0])
+    """C = alpha * A.T @ B + beta * C, blocks of columns of A (rows of C) side by side; C is
+    C-contiguous, and the blocks' sizes depend on its shape only."""
+    _gemm_t_blocks(A, B, C, alpha, beta, False, C.reshape(C.size)[:0])
 
 
 @njit
