@@ -33,6 +33,7 @@ from ._updates import (
     all_finite,
     chunked_sum,
     gather_largest,
+    max_magnitude_bits,
     small_work_serial,
 )
 
@@ -103,6 +104,24 @@ def _squared_norm(W1, W2, partial):
 
 
 @njit(error_model="numpy")
+def scores_of_block(lo, hi, b1, W2, b2, kind, ap, Z, A, S, row_bits):
+    """Rows lo:hi, given Z = X@W1 there: Z += b1, A = activation(Z), S = A@W2 + b2. When
+    ``row_bits`` has rows, row_bits[i] gets the largest ``magnitude_bits`` of the new Z[i],
+    which tell whether it is finite."""
+    for i in range(lo, hi):
+        for j in range(Z.shape[1]):
+            z = Z[i, j] + b1[j]
+            Z[i, j] = z
+            A[i, j] = activate(kind, z, ap)
+        if row_bits.shape[0]:
+            row_bits[i] = max_magnitude_bits(Z[i])
+    gemm(False, False, A[lo:hi], W2, S[lo:hi])
+    for i in range(lo, hi):
+        for j in range(S.shape[1]):
+            S[i, j] += b2[j]
+
+
+@njit(error_model="numpy")
 def _rows_forward_backward(X, y, lo, hi, W1, b1, W2, b2, kind, ap, work, have_product):
     """Rows lo:hi of the batch (X, y) from input to dA, the gradient at the pre-activation, on
     the calling thread: every step of it is row by row, so a block of rows stays in cache from
@@ -113,15 +132,9 @@ def _rows_forward_backward(X, y, lo, hi, W1, b1, W2, b2, kind, ap, work, have_pr
     one = cast(S, 1)
     if not have_product:
         gemm(False, False, X[lo:hi], W1, Z[lo:hi])
+    no_bits, _ = magnitude_bits(work[6][:0])
+    scores_of_block(lo, hi, b1, W2, b2, kind, ap, Z, A, S, no_bits)
     for i in range(lo, hi):
-        for j in range(Z.shape[1]):
-            z = Z[i, j] + b1[j]
-            Z[i, j] = z
-            A[i, j] = activate(kind, z, ap)
-    gemm(False, False, A[lo:hi], W2, S[lo:hi])
-    for i in range(lo, hi):
-        for j in range(S.shape[1]):
-            S[i, j] += b2[j]
         m, total = _softmax_row(S, i, dS)
         row_loss[i] = np.log(total) - (S[i, y[i]] - m)
         dS[i, y[i]] -= one

@@ -11,29 +11,11 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from ._activations import activate
 from ._blas import gemm
-from ._kernels import _softmax_row
+from ._kernels import _softmax_row, scores_of_block
 from ._numba_utils import chunk_bounds, magnitude_bits
 from ._parallel_blas import batch_pieces
-from ._updates import gather_largest, max_magnitude_bits
-
-
-@njit(error_model="numpy")
-def _score_block(X, lo, hi, W1, b1, W2, b2, kind, ap, Z, A, S, row_bits):
-    """S[lo:hi] = the scores of rows lo:hi of X; row_bits[i] = the largest magnitude bits of
-    row i of Z = X@W1 + b1, which tell whether it is finite."""
-    gemm(False, False, X[lo:hi], W1, Z[lo:hi])
-    for i in range(lo, hi):
-        for j in range(Z.shape[1]):
-            z = Z[i, j] + b1[j]
-            Z[i, j] = z
-            A[i, j] = activate(kind, z, ap)
-        row_bits[i] = max_magnitude_bits(Z[i])
-    gemm(False, False, A[lo:hi], W2, S[lo:hi])
-    for i in range(lo, hi):
-        for j in range(S.shape[1]):
-            S[i, j] += b2[j]
+from ._updates import gather_largest
 
 
 @njit(parallel=True, error_model="numpy")
@@ -52,7 +34,8 @@ def score_rows(X, W1, b1, W2, b2, kind, ap, work, classes, probabilities):
     pieces = batch_pieces(rows)
     for p in prange(pieces):
         lo, hi = chunk_bounds(p, rows, pieces)
-        _score_block(X, lo, hi, W1, b1, W2, b2, kind, ap, Z, A, S, row_bits)
+        gemm(False, False, X[lo:hi], W1, Z[lo:hi])
+        scores_of_block(lo, hi, b1, W2, b2, kind, ap, Z, A, S, row_bits)
         if classes.shape[0]:
             for i in range(lo, hi):
                 best = 0
