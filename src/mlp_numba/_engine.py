@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._blas import one_blas_thread
 from ._kernels import (
     _loss_and_grads,
     _loss_and_grads_except_dW1,
     _squared_norm,
 )
-from ._numba_utils import BLAS_PIECES, cached_njit
+from ._numba_utils import BLAS_PIECES, N_CHUNKS, cached_njit
 from ._parallel_blas import gemm_t_by_columns
 from ._scoring import score_rows
 from ._updates import (
-    N_CHUNKS,
     SGD,
     all_values_finite,
     product_bound,
@@ -82,34 +82,54 @@ def all_finite(X):
     return all_values_finite(X, np.empty(N_CHUNKS, X.dtype))
 
 
-# Every entry point below that multiplies matrices is called inside ``_blas.one_blas_thread``
-# (see ``TwoLayerNet``): its products are cut into blocks that Numba's threads run side by
-# side, each a BLAS call that must not start threads of its own. The scoring entry points
-# return whether the hidden pre-activations were all finite (``_scoring.score_rows``).
+class _OnOneBlasThread:
+    """A compiled entry point that multiplies matrices, called with the BLAS on one thread
+    (``_blas.one_blas_thread``): its products are cut into blocks that Numba's threads run side
+    by side, each a BLAS call that must not start threads of its own. Attributes are the
+    dispatcher's (``stats``, ``signatures``...)."""
+
+    def __init__(self, dispatcher):
+        self._dispatcher = dispatcher
+
+    def __call__(self, *args):
+        with one_blas_thread:
+            return self._dispatcher(*args)
+
+    def __getattr__(self, name):
+        return getattr(self._dispatcher, name)
 
 
+# The scoring entry points return whether the hidden pre-activations were all finite
+# (``_scoring.score_rows``).
+
+
+@_OnOneBlasThread
 @cached_njit
 def scores(X, W1, b1, W2, b2, kind, ap, work):
     """The class scores of X, left in ``work``'s S buffer."""
     return score_rows(X, W1, b1, W2, b2, kind, ap, work, np.empty(0, np.intp), work[3][:0])
 
 
+@_OnOneBlasThread
 @cached_njit
 def predict(X, W1, b1, W2, b2, kind, ap, work, out):
     return score_rows(X, W1, b1, W2, b2, kind, ap, work, out, work[3][:0])
 
 
+@_OnOneBlasThread
 @cached_njit
 def predict_proba(X, W1, b1, W2, b2, kind, ap, work, out):
     return score_rows(X, W1, b1, W2, b2, kind, ap, work, np.empty(0, np.intp), out)
 
 
+@_OnOneBlasThread
 @cached_njit
 def loss_and_grads(X, y, W1, b1, W2, b2, reg, kind, ap, work, grads):
     squared_norm = _squared_norm(W1, W2, work[8])
     return _loss_and_grads(X, y, W1, b1, W2, b2, reg, squared_norm, kind, ap, work, grads)[0]
 
 
+@_OnOneBlasThread
 @cached_njit
 def train_steps(
     X, y, batches, W1, b1, W2, b2, rates, reg, optimizer, hyper, step0, state1, state2,

@@ -203,13 +203,12 @@ def _batch_forward_backward(X, y, idx, gather, Xb, yb, W1, b1, W2, b2, kind, ap,
     Returns max(abs(Xb)) (NaN or inf if a value is not finite), or 0 without ``gather``.
     """
     rows = idx.shape[0] if gather else X.shape[0]
+    n_parts = batch_pieces(X.shape[1]) - 1
     # A workspace without room for the partial products takes the other path.
-    by_columns = gather and splits_columns(W1) and work[7].shape[0] >= batch_pieces(X.shape[1]) - 1
+    by_columns = gather and splits_columns(W1) and work[7].shape[0] >= n_parts
     x_max = cast(X, 0)
-    n_parts = 0
     if by_columns:
         x_max = _gather_product_by_columns(X, idx, Xb, W1, work[0], work[7], work[8])
-        n_parts = batch_pieces(X.shape[1]) - 1
     row_bits, _ = magnitude_bits(work[6])
     pieces = batch_pieces(rows)
     for p in prange(pieces):
@@ -218,13 +217,13 @@ def _batch_forward_backward(X, y, idx, gather, Xb, yb, W1, b1, W2, b2, kind, ap,
             _add_parts(work[0], work[7], n_parts, lo, hi)
             for i in range(lo, hi):
                 yb[i] = y[idx[i]]
-            _rows_forward_backward(Xb, yb, lo, hi, W1, b1, W2, b2, kind, ap, work, True)
         elif gather:
             for i in range(lo, hi):
                 r = idx[i]
                 row_bits[i] = _copy_row(X[r], Xb[i])
                 yb[i] = y[r]
-            _rows_forward_backward(Xb, yb, lo, hi, W1, b1, W2, b2, kind, ap, work, False)
+        if gather:
+            _rows_forward_backward(Xb, yb, lo, hi, W1, b1, W2, b2, kind, ap, work, by_columns)
         else:
             _rows_forward_backward(X, y, lo, hi, W1, b1, W2, b2, kind, ap, work, False)
     if gather and not by_columns:
@@ -252,11 +251,11 @@ def _loss_and_grads_except_dW1(
     _, A, dA, _, dS, row_loss, _, _, partial = work
     _, db1, dW2, db2 = grads
     x_max = _batch_forward_backward(X, y, idx, gather, Xb, yb, W1, b1, W2, b2, kind, ap, work)
-    n = row_loss.shape[0] if not gather else idx.shape[0]
-    loss = chunked_sum(row_loss[:n], False, partial) / cast(row_loss, n) + reg * squared_norm
-    gemm(True, False, A[:n], dS[:n], dW2)
-    _column_sums(dS[:n], db2)
-    _column_sums(dA[:n], db1)
+    n = cast(row_loss, row_loss.shape[0])  # the workspace is sized for the batch
+    loss = chunked_sum(row_loss, False, partial) / n + reg * squared_norm
+    gemm(True, False, A, dS, dW2)
+    _column_sums(dS, db2)
+    _column_sums(dA, db1)
     finite = all_finite(dW2, partial) and all_finite(db1, partial)
     return loss, finite and all_finite(db2, partial), x_max
 

@@ -120,11 +120,12 @@ def sum_chunk(a, squares):
     return s
 
 
+#: Fixed number of chunks of a deterministic reduction (independent of the thread count).
+N_CHUNKS = 64
 #: Blocks a large matrix product is cut into (``_parallel_blas``): the CPUs this process may
 #: use, whatever the thread settings, so that results do not depend on the number of threads;
-#: at most 64, the chunks of a reduction (``_updates.N_CHUNKS``), whose buffer holds the
-#: blocks' results.
-BLAS_PIECES = max(1, min(64, numba.config.NUMBA_DEFAULT_NUM_THREADS))
+#: at most N_CHUNKS, as a reduction's buffer of that many values holds the blocks' results.
+BLAS_PIECES = max(1, min(N_CHUNKS, numba.config.NUMBA_DEFAULT_NUM_THREADS))
 
 
 def cast(like, value):

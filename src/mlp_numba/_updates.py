@@ -23,6 +23,7 @@ import numpy as np
 from numba import njit, prange
 
 from ._numba_utils import (
+    N_CHUNKS,  # noqa: F401 (the chunk count of these reductions)
     cast,
     chunk_bounds,
     get_num_threads,
@@ -34,8 +35,6 @@ from ._parallel_blas import gemm_t_by_columns_squared
 
 #: The code of plain SGD, the course's (``_optimizer_spec.OPTIMIZERS``).
 SGD = 0
-#: Fixed number of chunks of a deterministic reduction (independent of the thread count).
-N_CHUNKS = 64
 #: Elements below which a kernel runs on one thread: waking a sleeping worker costs ~60 us
 #: here, more than a 200 x 100 element-wise pass takes on one core.
 MIN_PARALLEL_WORK = 1 << 16

@@ -16,7 +16,6 @@ from . import _validation as v
 from ._activation_spec import param_vector
 from ._activations import kind_marker
 from ._base import NetBase
-from ._blas import one_blas_thread
 from ._optimizer_spec import (
     OPTIMIZERS,
     hyper_vector,
@@ -122,11 +121,10 @@ class TwoLayerNet(NetBase):
         W1, b1, W2, b2, act, ap = self._model()
         work = engine.Workspace(min(len(X), _SCORE_ROWS), self.sizes, self.dtype)
         finite = True
-        with one_blas_thread:
-            for start in range(0, len(X), _SCORE_ROWS):
-                rows = slice(start, start + _SCORE_ROWS)
-                buffers = work.rows(len(X[rows]))
-                finite &= kernel(X[rows], W1, b1, W2, b2, act, ap, buffers, out[rows])
+        for start in range(0, len(X), _SCORE_ROWS):
+            rows = slice(start, start + _SCORE_ROWS)
+            buffers = work.rows(len(X[rows]))
+            finite &= kernel(X[rows], W1, b1, W2, b2, act, ap, buffers, out[rows])
         if not finite:
             v.check_finite("X", X, given, engine.all_finite)
         return out
@@ -171,10 +169,9 @@ class TwoLayerNet(NetBase):
         W1, b1, W2, b2, act, ap = self._model()
         work = engine.Workspace(len(X), self.sizes, self.dtype)
         grads = engine.new_grads(self.sizes, self.dtype)
-        with one_blas_thread:
-            loss = engine.loss_and_grads(
-                X, y, W1, b1, W2, b2, self.dtype.type(reg), act, ap, work.buffers, grads
-            )
+        loss = engine.loss_and_grads(
+            X, y, W1, b1, W2, b2, self.dtype.type(reg), act, ap, work.buffers, grads
+        )
         return self.dtype.type(loss), dict(zip(("W1", "b1", "W2", "b2"), grads, strict=True))
 
     def predict(self, X):
@@ -363,11 +360,10 @@ class TwoLayerNet(NetBase):
                 schedule, schedule_params, base_rate, learning_rate, it, len(batches), num_iters,
                 self.dtype,
             )  # fmt: skip
-            with one_blas_thread:
-                done = engine.train_steps(
-                    X, y, batches, W1, b1, W2, b2, rates, dt(reg), code, hyper, state["step"],
-                    state1, state2, act, ap, Xb, yb, work.buffers, grads, losses,
-                )  # fmt: skip
+            done = engine.train_steps(
+                X, y, batches, W1, b1, W2, b2, rates, dt(reg), code, hyper, state["step"],
+                state1, state2, act, ap, Xb, yb, work.buffers, grads, losses,
+            )  # fmt: skip
             state["step"] += done
             history["loss_history"].extend(losses[:done])
             if done < len(batches):
@@ -379,8 +375,7 @@ class TwoLayerNet(NetBase):
             if is_report(end):
                 print(f"iteration {end} / {num_iters}: loss {losses[done - 1]:f}")
             if is_epoch_end(end):
-                with one_blas_thread:
-                    engine.predict(Xb, W1, b1, W2, b2, act, ap, work.buffers, batch_pred)
+                engine.predict(Xb, W1, b1, W2, b2, act, ap, work.buffers, batch_pred)
                 history["train_acc_history"].append((batch_pred == yb).mean())
                 self._scored(X_val, engine.predict, lambda _: val_pred)  # reuses val_pred
                 history["val_acc_history"].append((val_pred == y_val).mean())
