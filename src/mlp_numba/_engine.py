@@ -35,7 +35,9 @@ class Workspace:
     """Scratch buffers for passes over ``n_rows`` rows, allocated once and reused.
 
     ``Z_parts`` holds the partial products of a training step whose product X@W1 is cut along
-    D (``_kernels.splits_columns``): ``parts`` of them, each n_rows x H.
+    D (``_kernels.splits_columns``): ``parts`` of them, each n_rows x H. ``block_W2``,
+    ``block_sums`` and ``block_max`` hold each block of rows' share of the gradients and the
+    loss, and its largest magnitude of dA (``_kernels._block_shares``).
     """
 
     def __init__(self, n_rows, sizes, dtype, parts=0):
@@ -50,6 +52,9 @@ class Workspace:
         self.row_max = np.empty(n_rows, dtype)
         self.Z_parts = np.empty((parts, n_rows, H), dtype)
         self.partial = np.empty(N_CHUNKS, dtype)
+        self.block_W2 = np.empty((BLAS_PIECES, H, C), dtype)
+        self.block_sums = np.empty((BLAS_PIECES, H + C + 1), dtype)
+        self.block_max = np.empty(BLAS_PIECES, dtype)
 
     @property
     def buffers(self):
@@ -58,7 +63,8 @@ class Workspace:
     def rows(self, n):
         """The buffers as the kernels take them, for the first ``n`` rows."""
         per_row = (self.Z, self.A, self.dA, self.S, self.dS, self.row_loss, self.row_max)
-        return (*(b[:n] for b in per_row), self.Z_parts[:, :n], self.partial)
+        blocks = (self.Z_parts[:, :n], self.partial, self.block_W2, self.block_sums, self.block_max)
+        return (*(b[:n] for b in per_row), *blocks)
 
 
 #: Partial products a training step's workspace holds (see ``_kernels.splits_columns``).
@@ -147,14 +153,14 @@ def train_steps(
     zero = reg - reg  # the biases carry no L2 term
     squared_norm = _squared_norm(W1, W2, partial)
     for t in range(batches.shape[0]):
-        loss, finite, x_max = _loss_and_grads_except_dW1(
+        loss, finite, x_max, dA_max = _loss_and_grads_except_dW1(
             X, y, batches[t], True, Xb, yb, W1, b1, W2, b2, reg, squared_norm, kind, ap, work, grads
         )
         losses[t] = loss
         if not (finite and np.isfinite(loss)):
             return t
         lr, step = rates[t], step0 + t + 1
-        bound = product_bound(x_max, dA, partial)
+        bound = product_bound(x_max, dA.shape[0], dA_max)
         if optimizer == SGD and sgd_by_product_is_finite(bound, lr, reg, squared_norm, W1):
             squared_norm = sgd_by_product(W1, Xb, dA, lr, reg, partial)
         else:

@@ -11,12 +11,11 @@ scoring in ``_scoring``.
 
 Determinism: results must be bitwise identical whatever the number of Numba threads. So every
 ``prange`` iteration writes its own outputs, the blocks depend on the shapes only, and
-reductions go through a fixed number of chunks whose partial sums are combined serially
-(``_updates.chunked_sum``), never through a parallel ``+=``.
+reductions go through a fixed number of blocks or chunks whose partial sums are combined
+serially (``_sum_blocks``, ``_updates.chunked_sum``), never through a parallel ``+=``.
 
-Threads: a parallel region whose work is small runs on the calling thread alone
-(``small_work_serial``). ``error_model="numpy"``: a division gives inf or NaN rather than a
-zero check, which would keep LLVM from vectorising the loop.
+``error_model="numpy"``: a division gives inf or NaN rather than a zero check, which would
+keep LLVM from vectorising the loop.
 """
 
 from __future__ import annotations
@@ -26,7 +25,7 @@ from numba import njit, prange
 
 from ._activations import activate, activate_grad
 from ._blas import gemm
-from ._numba_utils import cast, chunk_bounds, magnitude_bits, set_num_threads
+from ._numba_utils import cast, chunk_bounds, magnitude_bits
 from ._parallel_blas import batch_pieces, gemm_t_by_columns
 from ._updates import (
     add_weight_decay,
@@ -34,11 +33,8 @@ from ._updates import (
     chunked_sum,
     gather_largest,
     max_magnitude_bits,
-    small_work_serial,
 )
 
-#: Columns per block of ``_column_sums``.
-COLUMN_BLOCK = 128
 #: Bytes of W1 above which a training step cuts X@W1 along D (``splits_columns``).
 COLUMN_SPLIT_BYTES = 1 << 17
 
@@ -73,28 +69,15 @@ def _softmax_row(S, i, P):
 
 
 @njit(error_model="numpy")
-def _add_rows(M, lo, hi, out):
-    """out = sum_i M[i, lo:hi], the rows added in order (so the same bits however the columns
-    are split), each row's slice added as a vector."""
+def _column_sums(M, out):
+    """out[j] = sum_i M[i, j], row by row (a column walk strides across rows), each row added
+    as a vector."""
     for j in range(out.size):
         out[j] = 0
     for i in range(M.shape[0]):
-        row = M[i, lo:hi]
+        row = M[i]
         for j in range(out.size):
             out[j] += row[j]
-
-
-@njit(parallel=True, error_model="numpy")
-def _column_sums(M, out):
-    """out[j] = sum_i M[i, j], for blocks of columns side by side. Row by row rather than
-    column by column: a column walk strides across rows and took 0.27 ms at 200 x 512."""
-    n_blocks = (M.shape[1] + COLUMN_BLOCK - 1) // COLUMN_BLOCK
-    threads = small_work_serial(M.size)
-    for block in prange(n_blocks):
-        lo = block * COLUMN_BLOCK
-        hi = min(M.shape[1], lo + COLUMN_BLOCK)
-        _add_rows(M, lo, hi, out[lo:hi])
-    set_num_threads(threads)
 
 
 @njit
@@ -144,6 +127,61 @@ def _rows_forward_backward(X, y, lo, hi, W1, b1, W2, b2, kind, ap, work, have_pr
     for i in range(lo, hi):
         for j in range(dA.shape[1]):
             dA[i, j] *= activate_grad(kind, Z[i, j], A[i, j], ap)
+
+
+# Each block of rows also leaves its share of the gradients and of the loss in the workspace's
+# ``block_W2``, ``block_sums`` and ``block_max`` (one entry per block, see
+# ``_engine.Workspace``), summed there while its rows are in cache; ``_sum_blocks`` then adds
+# the shares in block order. The blocks depend on the batch's size only, so the sums have the
+# same bits for any thread count.
+
+
+@njit(error_model="numpy")
+def _block_shares(lo, hi, p, A, dA, dS, row_loss, block_W2, block_sums):
+    """Rows lo:hi's share of dW2 = A.T @ dS, db1, db2 and the loss's sum, as block ``p``:
+    block_W2[p] and block_sums[p] = (db1 share, db2 share, loss sum). Returns the largest
+    ``magnitude_bits`` of dA's rows lo:hi."""
+    H, C = dA.shape[1], dS.shape[1]
+    gemm(True, False, A[lo:hi], dS[lo:hi], block_W2[p])
+    sums = block_sums[p]
+    _column_sums(dA[lo:hi], sums[:H])
+    _column_sums(dS[lo:hi], sums[H : H + C])
+    loss = cast(sums, 0)
+    for i in range(lo, hi):
+        loss += row_loss[i]
+    sums[H + C] = loss
+    flat = dA.reshape(dA.size)
+    return max_magnitude_bits(flat[lo * H : hi * H])
+
+
+@njit(error_model="numpy")
+def _sum_blocks(block_W2, block_sums, pieces, dW2, db1, db2):
+    """(dW2, db1, db2) = the sums of the first ``pieces`` blocks' shares, in block order.
+    Returns the loss's sum and whether the gradients are finite (nor so large that their sum
+    overflows: either way the step has diverged)."""
+    H, C = dW2.shape
+    total = cast(dW2, 0)
+    for i in range(H):
+        for j in range(C):
+            s = block_W2[0, i, j]
+            for p in range(1, pieces):
+                s += block_W2[p, i, j]
+            dW2[i, j] = s
+            total += s
+    loss = cast(dW2, 0)
+    for k in range(H + C + 1):
+        s = block_sums[0, k]
+        for p in range(1, pieces):
+            s += block_sums[p, k]
+        if k < H:
+            db1[k] = s
+            total += s
+        elif k < H + C:
+            db2[k - H] = s
+            total += s
+        else:
+            loss = s
+    return loss, np.isfinite(total)
 
 
 @njit
@@ -200,7 +238,9 @@ def _batch_forward_backward(X, y, idx, gather, Xb, yb, W1, b1, W2, b2, kind, ap,
     With ``gather``, the batch is first copied from the rows ``idx`` of (X, y) into (Xb, yb):
     with the product X@W1 when it is cut along D (``splits_columns``), or else each block of
     rows by its own thread; otherwise (X, y) is the batch and Xb, yb, idx are not used.
-    Returns max(abs(Xb)) (NaN or inf if a value is not finite), or 0 without ``gather``.
+    Each block leaves its share of the gradients and the loss in the workspace
+    (``_block_shares``). Returns max(abs(Xb)) (NaN or inf if a value is not finite), or 0
+    without ``gather``, and max(abs(dA)) (the same).
     """
     rows = idx.shape[0] if gather else X.shape[0]
     n_parts = batch_pieces(X.shape[1]) - 1
@@ -210,6 +250,7 @@ def _batch_forward_backward(X, y, idx, gather, Xb, yb, W1, b1, W2, b2, kind, ap,
     if by_columns:
         x_max = _gather_product_by_columns(X, idx, Xb, W1, work[0], work[7], work[8])
     row_bits, _ = magnitude_bits(work[6])
+    block_bits, _ = magnitude_bits(work[11])
     pieces = batch_pieces(rows)
     for p in prange(pieces):
         lo, hi = chunk_bounds(p, rows, pieces)
@@ -226,10 +267,14 @@ def _batch_forward_backward(X, y, idx, gather, Xb, yb, W1, b1, W2, b2, kind, ap,
             _rows_forward_backward(Xb, yb, lo, hi, W1, b1, W2, b2, kind, ap, work, by_columns)
         else:
             _rows_forward_backward(X, y, lo, hi, W1, b1, W2, b2, kind, ap, work, False)
+        block_bits[p] = _block_shares(
+            lo, hi, p, work[1], work[2], work[4], work[5], work[9], work[10]
+        )
     if gather and not by_columns:
         gather_largest(row_bits[:rows])
         x_max = work[6][0]
-    return x_max
+    gather_largest(block_bits[:pieces])
+    return x_max, work[11][0]
 
 
 @njit
@@ -243,28 +288,26 @@ def _loss_and_grads_except_dW1(
     (Xb, yb) (see ``_batch_forward_backward``).
 
     ``squared_norm`` is ``_squared_norm(W1, W2)``, which the training loop gets for free from
-    the previous update. ``work = (Z, A, dA, S, dS, row_loss, row_max, partial)`` are scratch
-    buffers sized for the batch (see ``_engine.Workspace``); dA ends up holding the gradient at
-    the pre-activation. Returns the loss, whether db1, dW2 and db2 are finite, and the
-    largest magnitude of the gathered batch (0 without ``gather``).
+    the previous update. ``work`` holds scratch buffers sized for the batch (see
+    ``_engine.Workspace``); dA (``work[2]``) ends up holding the gradient at the
+    pre-activation. Returns the loss, whether db1, dW2 and db2 are finite, the largest
+    magnitude of the gathered batch (0 without ``gather``) and that of dA.
     """
-    _, A, dA, _, dS, row_loss, _, _, partial = work
     _, db1, dW2, db2 = grads
-    x_max = _batch_forward_backward(X, y, idx, gather, Xb, yb, W1, b1, W2, b2, kind, ap, work)
-    n = cast(row_loss, row_loss.shape[0])  # the workspace is sized for the batch
-    loss = chunked_sum(row_loss, False, partial) / n + reg * squared_norm
-    gemm(True, False, A, dS, dW2)
-    _column_sums(dS, db2)
-    _column_sums(dA, db1)
-    finite = all_finite(dW2, partial) and all_finite(db1, partial)
-    return loss, finite and all_finite(db2, partial), x_max
+    x_max, dA_max = _batch_forward_backward(
+        X, y, idx, gather, Xb, yb, W1, b1, W2, b2, kind, ap, work
+    )
+    rows = work[5].shape[0]  # the workspace is sized for the batch
+    loss_sum, finite = _sum_blocks(work[9], work[10], batch_pieces(rows), dW2, db1, db2)
+    loss = loss_sum / cast(loss_sum, rows) + reg * squared_norm
+    return loss, finite, x_max, dA_max
 
 
 @njit
 def _loss_and_data_grads(X, y, W1, b1, W2, b2, reg, squared_norm, kind, ap, work, grads):
     """As ``_loss_and_grads_except_dW1``, with dW1 too: returns the loss and whether every
     gradient is finite."""
-    loss, finite, _ = _loss_and_grads_except_dW1(
+    loss, finite, _, _ = _loss_and_grads_except_dW1(
         X, y, y, False, X, y, W1, b1, W2, b2, reg, squared_norm, kind, ap, work, grads
     )
     gemm_t_by_columns(X, work[2], grads[0], 1.0, 0.0)

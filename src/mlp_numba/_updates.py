@@ -172,38 +172,56 @@ def add_weight_decay(dW, W, reg):
     set_num_threads(threads)
 
 
+@njit(error_model="numpy")
+def _update_chunk(code, w, g, s1, s2, lr, decay, hyper, step):
+    """``update`` of one chunk (1-d slices); returns the sum of its new values' squares."""
+    if code == SGD:
+        _sgd_chunk(w, g, lr, decay)
+    elif code <= 2:
+        _momentum_chunk(w, g, s1, lr, decay, cast(w, hyper[0]), code == 2)
+    else:
+        _adam_chunk(
+            w, g, s1, s2, lr, decay,
+            cast(w, hyper[0]), cast(w, hyper[1]), cast(w, hyper[2]),
+            cast(w, hyper[3]) if code == 4 else cast(w, 0),
+            cast(w, 1.0 - hyper[0] ** step), cast(w, 1.0 - hyper[1] ** step),
+        )  # fmt: skip
+    return sum_chunk(w, True)
+
+
 @njit(parallel=True, error_model="numpy")
+def _update_in_parallel(code, w, g, s1, s2, lr, decay, hyper, step, partial):
+    for c in prange(partial.shape[0]):
+        lo, hi = chunk_bounds(c, w.size, partial.shape[0])
+        partial[c] = _update_chunk(
+            code, w[lo:hi], g[lo:hi], s1[lo:hi], s2[lo:hi], lr, decay, hyper, step
+        )
+
+
+@njit
 def update(code, W, dW, state1, state2, lr, reg, hyper, step, partial):
     """Update W in place from its data gradient ``dW`` (without the L2 term, which is added
     here) with the optimizer ``code``, at optimizer step ``step`` (1, 2, ...).
 
     ``state1`` and ``state2`` are the optimizer's buffers shaped like W (empty when it keeps
     none), ``hyper`` its float64 parameters (``_optimizer_spec.hyper_vector``). Returns sum(W**2) of
-    the new W.
+    the new W. A small W is updated chunk by chunk on the calling thread, without entering a
+    parallel region (which costs a few microseconds even on one thread); the chunks are the
+    same either way, and so are the bits.
     """
     w = W.reshape(W.size)
     g = dW.reshape(dW.size)
     s1 = state1.reshape(state1.size)
     s2 = state2.reshape(state2.size)
     decay = cast(W, 2) * reg
-    first, beta2, eps = cast(W, hyper[0]), cast(W, hyper[1]), cast(W, hyper[2])
-    correction1 = cast(W, 1.0 - hyper[0] ** step)
-    correction2 = cast(W, 1.0 - hyper[1] ** step)
-    weight_decay = cast(W, hyper[3]) if code == 4 else cast(W, 0)
-    threads = small_work_serial(w.size)
-    for c in prange(partial.shape[0]):
-        lo, hi = chunk_bounds(c, w.size, partial.shape[0])
-        if code == SGD:
-            _sgd_chunk(w[lo:hi], g[lo:hi], lr, decay)
-        elif code <= 2:
-            _momentum_chunk(w[lo:hi], g[lo:hi], s1[lo:hi], lr, decay, first, code == 2)
-        else:
-            _adam_chunk(
-                w[lo:hi], g[lo:hi], s1[lo:hi], s2[lo:hi], lr, decay,
-                first, beta2, eps, weight_decay, correction1, correction2,
-            )  # fmt: skip
-        partial[c] = sum_chunk(w[lo:hi], True)
-    set_num_threads(threads)
+    if w.size < MIN_PARALLEL_WORK:
+        for c in range(partial.shape[0]):
+            lo, hi = chunk_bounds(c, w.size, partial.shape[0])
+            partial[c] = _update_chunk(
+                code, w[lo:hi], g[lo:hi], s1[lo:hi], s2[lo:hi], lr, decay, hyper, step
+            )
+    else:
+        _update_in_parallel(code, w, g, s1, s2, lr, decay, hyper, step, partial)
     return sum_partials(partial, W)
 
 
@@ -215,11 +233,11 @@ def update(code, W, dW, state1, state2, lr, reg, hyper, step, partial):
 
 
 @njit
-def product_bound(x_max, dA, partial):
-    """A bound on the magnitude of every element of X.T @ dA, given ``x_max = max(abs(X))``:
-    each is a sum of ``len(dA)`` products. NaN or inf when X or dA holds a value that is not
-    finite. In float64, so that the bound itself does not overflow."""
-    return dA.shape[0] * np.float64(x_max) * max_magnitude(dA, partial)
+def product_bound(x_max, rows, dA_max):
+    """A bound on the magnitude of every element of X.T @ dA, given ``x_max = max(abs(X))`` and
+    ``dA_max = max(abs(dA))``: each is a sum of ``rows`` products. NaN or inf when X or dA
+    holds a value that is not finite. In float64, so that the bound itself does not overflow."""
+    return rows * np.float64(x_max) * np.float64(dA_max)
 
 
 @njit
