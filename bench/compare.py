@@ -5,7 +5,8 @@ Usage::
     python bench/compare.py                      # all shapes, markdown table on stdout
     python bench/compare.py --shapes mnist --json results.json
 
-For each shape (B=200, C=10) and dtype it times, in this one process, the median of:
+For each shape (B=200, C=10) and dtype it times, in this one process and in turn (rounds that
+take every candidate once, see ``interleaved_medians``), the median of:
 the two big products of a step with NumPy (X@W1 and X^T@dZ: the floor), a step of
 ``mlp_numba.TwoLayerNet.train``, of ``mlp_numba.reference`` (NumPy, the course's way), of
 PyTorch (when installed) and of scikit-learn's MLPClassifier (plain SGD, ``partial_fit`` on one
@@ -41,45 +42,63 @@ B, C = 200, 10
 ROWS = 10_000
 
 
-#: Seconds of rest before each measurement (then one untimed call): idle OpenBLAS workers keep
-#: spinning for about 2**28 clock ticks (~0.1 s) after a multi-threaded product, Numba's and
-#: PyTorch's OpenMP workers for a while after a parallel region, so every measurement starts
-#: from quiet thread pools rather than in the wake of the one before it.
+#: Seconds of rest before each timing: idle OpenBLAS workers keep spinning for about 2**28
+#: clock ticks (~0.1 s) after a multi-threaded product, Numba's and PyTorch's OpenMP workers
+#: for a while after a parallel region, so every timing starts from quiet thread pools rather
+#: than in the wake of the one before it.
 QUIET_SECONDS = 0.3
 
 
-def median_time(fn, repeat, per=1):
-    time.sleep(QUIET_SECONDS)
-    fn()
-    times = []
+def interleaved_medians(timers, repeat):
+    """The median seconds per unit of each timer, timed in ``repeat`` rounds that take every
+    timer once, each after ``QUIET_SECONDS`` of rest (and one untimed call of each first).
+
+    A timer returns a list of seconds per unit. Timing the candidates in turn, rather than one
+    after the other, makes a slow spell of the machine (seen here: steps 40% slower for tens
+    of seconds, in a shared VM) weigh on all of them alike, so their ratios hold.
+    """
+    for timer in timers.values():
+        timer()
+    samples = {name: [] for name in timers}
     for _ in range(repeat):
+        for name, timer in timers.items():
+            time.sleep(QUIET_SECONDS)
+            samples[name].extend(timer())
+    return {name: float(np.median(v)) for name, v in samples.items()}
+
+
+def timed(fn, per=1):
+    """A timer of one call of ``fn``, ``per`` units of work."""
+
+    def timer():
         start = time.perf_counter()
         fn()
-        times.append((time.perf_counter() - start) / per)
-    return float(np.median(times))
+        return [(time.perf_counter() - start) / per]
+
+    return timer
 
 
-def gemm_floor(X, W1, dZ, repeat):
-    """The two big products of a step, NumPy into preallocated outputs: the step's floor."""
+def gemm_floor(X, W1, dZ):
+    """A timer of the two big products of a step, NumPy into preallocated outputs: the step's
+    floor. Five pairs a round, each timed."""
     Xb = np.ascontiguousarray(X[:B])
     Z = np.empty((B, W1.shape[1]), X.dtype)
     dW1 = np.empty_like(W1)
-    return median_time(lambda: (np.dot(Xb, W1, out=Z), np.dot(Xb.T, dZ, out=dW1)), repeat * 5)
+    pair = timed(lambda: (np.dot(Xb, W1, out=Z), np.dot(Xb.T, dZ, out=dW1)))
+    return lambda: [t for _ in range(5) for t in pair()]
 
 
-def measure_train(cls, X, y, D, H, dtype, iters, repeat, optimizer="sgd"):
+def train_timer(cls, X, y, D, H, dtype, iters, optimizer="sgd"):
     # One train call per timing, as in real use: it includes the input check (a pass over X,
     # 10,000 rows) and the epoch-end accuracies, spread over 200 steps (4 epochs) by default.
     net = cls(D, H, C, std=1e-3, dtype=dtype, seed=0)
     kw = dict(learning_rate=1e-4, learning_rate_decay=1.0, reg=1e-5, batch_size=B)
     if optimizer != "sgd":
         kw["optimizer"] = optimizer
-    return median_time(
-        lambda: net.train(X, y, X[:B], y[:B], num_iters=iters, **kw), repeat, per=iters
-    )
+    return timed(lambda: net.train(X, y, X[:B], y[:B], num_iters=iters, **kw), per=iters)
 
 
-def measure_torch(X, y, D, H, dtype, iters, repeat, threads):
+def torch_timer(X, y, D, H, dtype, iters, threads):
     try:
         import torch
     except ImportError:
@@ -103,10 +122,10 @@ def measure_torch(X, y, D, H, dtype, iters, repeat, threads):
             loss.backward()
             opt.step()
 
-    return median_time(steps, repeat, per=iters)
+    return timed(steps, per=iters)
 
 
-def measure_sklearn(X, y, H, iters, repeat):
+def sklearn_timer(X, y, H, iters):
     try:
         from sklearn.neural_network import MLPClassifier
     except ImportError:
@@ -133,15 +152,14 @@ def measure_sklearn(X, y, H, iters, repeat):
                 idx = rng.integers(0, len(X), B)
                 clf.partial_fit(X[idx], y[idx], classes=classes)
 
-    return median_time(steps, repeat, per=iters)
+    return timed(steps, per=iters)
 
 
-def measure_predict(X, D, H, dtype, repeat):
+def predict_timers(X, D, H, dtype):
     net = TwoLayerNet(D, H, C, std=1e-3, dtype=dtype, seed=0)
     Xp = np.ascontiguousarray(X[:10_000])
-    ours = median_time(lambda: net.predict(Xp), repeat)
-    gemm = median_time(lambda: Xp @ net.params["W1"], repeat)
-    return ours, gemm
+    W1 = net.params["W1"]
+    return {"predict": timed(lambda: net.predict(Xp)), "predict_gemm": timed(lambda: Xp @ W1)}
 
 
 def shape_data(D, H, dtype):
@@ -158,35 +176,42 @@ def run_shape(name, dtype, args):
     D, H = SHAPES[name]
     X, y, W1, dZ = shape_data(D, H, dtype)
     row = {"shape": name, "D": D, "H": H, "B": B, "C": C, "dtype": np.dtype(dtype).name}
-    row["gemm_ms"] = 1e3 * gemm_floor(X, W1, dZ, args.repeat)
-    row["ours_ms"] = 1e3 * measure_train(TwoLayerNet, X, y, D, H, dtype, args.iters, args.repeat)
-    ref_iters = max(5, args.iters // 5)
-    row["reference_ms"] = 1e3 * measure_train(
-        ref_module.TwoLayerNet, X, y, D, H, dtype, ref_iters, max(3, args.repeat // 2)
-    )
-    t = (
-        None
+    timers = {
+        "gemm": gemm_floor(X, W1, dZ),
+        "ours": train_timer(TwoLayerNet, X, y, D, H, dtype, args.iters),
+        "reference": train_timer(
+            ref_module.TwoLayerNet, X, y, D, H, dtype, max(5, args.iters // 5)
+        ),
+        "torch": None
         if args.skip_torch
-        else measure_torch(X, y, D, H, dtype, args.iters, args.repeat, args.torch_threads)
+        else torch_timer(X, y, D, H, dtype, args.iters, args.torch_threads),
+        "sklearn": sklearn_timer(X, y, H, max(5, args.iters // 2))
+        if dtype == np.float64 and not args.skip_sklearn
+        else None,
+    }
+    timers = {k: t for k, t in timers.items() if t is not None}
+    medians = interleaved_medians(timers, args.repeat)
+    for name in ("gemm", "ours", "reference", "torch", "sklearn"):
+        row[f"{name}_ms"] = 1e3 * medians[name] if name in medians else None
+    medians = interleaved_medians(predict_timers(X, D, H, dtype), args.repeat)
+    row["predict_ms"], row["predict_gemm_ms"] = (
+        1e3 * medians["predict"],
+        1e3 * medians["predict_gemm"],
     )
-    row["torch_ms"] = None if t is None else 1e3 * t
-    s = None
-    if dtype == np.float64 and not args.skip_sklearn:
-        s = measure_sklearn(X, y, H, max(5, args.iters // 2), max(3, args.repeat // 2))
-    row["sklearn_ms"] = None if s is None else 1e3 * s
-    ours_p, gemm_p = measure_predict(X, D, H, dtype, args.repeat)
-    row["predict_ms"], row["predict_gemm_ms"] = 1e3 * ours_p, 1e3 * gemm_p
     return row
 
 
 def run_optimizer(name, dtype, optimizer, args):
-    """One step of mlp_numba with ``optimizer``, beside the GEMM floor timed just before it."""
+    """One step of mlp_numba with ``optimizer``, timed in turn with the GEMM floor."""
     D, H = SHAPES[name]
     X, y, W1, dZ = shape_data(D, H, dtype)
-    gemm = gemm_floor(X, W1, dZ, args.repeat)
-    ours = measure_train(TwoLayerNet, X, y, D, H, dtype, args.iters, args.repeat, optimizer)
+    timers = {
+        "gemm": gemm_floor(X, W1, dZ),
+        "ours": train_timer(TwoLayerNet, X, y, D, H, dtype, args.iters, optimizer),
+    }
+    medians = interleaved_medians(timers, args.repeat)
     return {"shape": name, "dtype": np.dtype(dtype).name, "optimizer": optimizer,
-            "gemm_ms": 1e3 * gemm, "ours_ms": 1e3 * ours}  # fmt: skip
+            "gemm_ms": 1e3 * medians["gemm"], "ours_ms": 1e3 * medians["ours"]}  # fmt: skip
 
 
 def fmt(v, spec=".3f"):
