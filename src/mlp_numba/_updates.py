@@ -108,16 +108,22 @@ def _adam_chunk(w, g, m, v, lr, decay, beta1, beta2, eps, weight_decay, correcti
 
 
 @njit(parallel=True, error_model="numpy")
-def chunked_sum(a, squares, partial):
-    """Sum of a (of its squares if ``squares``) over a fixed number of chunks: the same bits
-    for any thread count. ``partial`` holds N_CHUNKS values."""
-    flat = a.reshape(a.size)
-    threads = small_work_serial(flat.size)
+def _chunked_sum_in_parallel(flat, squares, partial):
     for c in prange(partial.shape[0]):
         lo, hi = chunk_bounds(c, flat.size, partial.shape[0])
         partial[c] = sum_chunk(flat[lo:hi], squares)
-    set_num_threads(threads)
-    return sum_partials(partial, a)
+    return sum_partials(partial, flat)
+
+
+@njit
+def chunked_sum(a, squares, partial):
+    """Sum of a (of its squares if ``squares``) over a fixed number of chunks, or in one piece
+    on the calling thread when ``a`` is small: the same bits for any thread count. ``partial``
+    holds N_CHUNKS values."""
+    flat = a.reshape(a.size)
+    if flat.size < MIN_PARALLEL_WORK:
+        return sum_chunk(flat, squares)
+    return _chunked_sum_in_parallel(flat, squares, partial)
 
 
 @njit(parallel=True, error_model="numpy")
@@ -205,9 +211,9 @@ def update(code, W, dW, state1, state2, lr, reg, hyper, step, partial):
 
     ``state1`` and ``state2`` are the optimizer's buffers shaped like W (empty when it keeps
     none), ``hyper`` its float64 parameters (``_optimizer_spec.hyper_vector``). Returns sum(W**2) of
-    the new W. A small W is updated chunk by chunk on the calling thread, without entering a
-    parallel region (which costs a few microseconds even on one thread); the chunks are the
-    same either way, and so are the bits.
+    the new W. A small W is updated in one piece on the calling thread, without entering a
+    parallel region or cutting it into chunks (each costs microseconds, more than a bias's
+    update): the choice depends on the size alone, so the bits do not depend on the threads.
     """
     w = W.reshape(W.size)
     g = dW.reshape(dW.size)
@@ -215,13 +221,8 @@ def update(code, W, dW, state1, state2, lr, reg, hyper, step, partial):
     s2 = state2.reshape(state2.size)
     decay = cast(W, 2) * reg
     if w.size < MIN_PARALLEL_WORK:
-        for c in range(partial.shape[0]):
-            lo, hi = chunk_bounds(c, w.size, partial.shape[0])
-            partial[c] = _update_chunk(
-                code, w[lo:hi], g[lo:hi], s1[lo:hi], s2[lo:hi], lr, decay, hyper, step
-            )
-    else:
-        _update_in_parallel(code, w, g, s1, s2, lr, decay, hyper, step, partial)
+        return _update_chunk(code, w, g, s1, s2, lr, decay, hyper, step)
+    _update_in_parallel(code, w, g, s1, s2, lr, decay, hyper, step, partial)
     return sum_partials(partial, W)
 
 
