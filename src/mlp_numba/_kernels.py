@@ -155,32 +155,31 @@ def _block_shares(lo, hi, p, A, dA, dS, row_loss, block_W2, block_sums):
 
 
 @njit(error_model="numpy")
+def _add_blocks(parts, pieces, out):
+    """out[k] = parts[0, k] + parts[1, k] + ... over the first ``pieces`` rows, in that order;
+    returns sum(out)."""
+    total = cast(out, 0)
+    for k in range(out.size):
+        s = parts[0, k]
+        for p in range(1, pieces):
+            s += parts[p, k]
+        out[k] = s
+        total += s
+    return total
+
+
+@njit(error_model="numpy")
 def _sum_blocks(block_W2, block_sums, pieces, dW2, db1, db2):
     """(dW2, db1, db2) = the sums of the first ``pieces`` blocks' shares, in block order.
     Returns the loss's sum and whether the gradients are finite (nor so large that their sum
     overflows: either way the step has diverged)."""
     H, C = dW2.shape
-    total = cast(dW2, 0)
-    for i in range(H):
-        for j in range(C):
-            s = block_W2[0, i, j]
-            for p in range(1, pieces):
-                s += block_W2[p, i, j]
-            dW2[i, j] = s
-            total += s
-    loss = cast(dW2, 0)
-    for k in range(H + C + 1):
-        s = block_sums[0, k]
-        for p in range(1, pieces):
-            s += block_sums[p, k]
-        if k < H:
-            db1[k] = s
-            total += s
-        elif k < H + C:
-            db2[k - H] = s
-            total += s
-        else:
-            loss = s
+    total = _add_blocks(block_W2.reshape((block_W2.shape[0], H * C)), pieces, dW2.reshape(H * C))
+    total += _add_blocks(block_sums[:, :H], pieces, db1)
+    total += _add_blocks(block_sums[:, H : H + C], pieces, db2)
+    loss = block_sums[0, H + C]
+    for p in range(1, pieces):
+        loss += block_sums[p, H + C]
     return loss, np.isfinite(total)
 
 

@@ -11,14 +11,12 @@ Caching rules (each one fixes a crash or a stale result seen here with Numba 0.6
 3. Numba's function-id counter starts at a random value in each process (below).
 """
 
-import ctypes
 import hashlib
 import itertools
 import os
 import pathlib
 import secrets
 
-import llvmlite.binding
 import numba
 import numpy as np
 from numba import njit, types
@@ -79,25 +77,7 @@ def _start_threads_with_short_openmp_spins():
 OPENMP_SPIN_COUNT = 30_000
 
 
-def _register_thread_count_functions():
-    """Expose the threading layer's thread-count setters to compiled code under fixed names.
-
-    ``numba.set_num_threads`` called from compiled code goes through a ctypes pointer, which
-    makes the caller uncacheable; a symbol registered with llvmlite is resolved at link time,
-    so cached code keeps working.
-    """
-    from numba.np.ufunc import parallel
-
-    _start_threads_with_short_openmp_spins()
-    for name, function in (("set", parallel._set_num_threads), ("get", parallel._get_num_threads)):
-        address = ctypes.cast(function, ctypes.c_void_p).value
-        llvmlite.binding.add_symbol(f"mlp_numba_{name}_num_threads", address)
-
-
-_register_thread_count_functions()
-#: ``set_num_threads(n)`` and ``get_num_threads()`` of this thread's parallel regions.
-set_num_threads = types.ExternalFunction("mlp_numba_set_num_threads", types.void(types.intc))
-get_num_threads = types.ExternalFunction("mlp_numba_get_num_threads", types.intc())
+_start_threads_with_short_openmp_spins()
 
 
 @njit(inline="always")

@@ -26,28 +26,19 @@ from ._numba_utils import (
     N_CHUNKS,  # noqa: F401 (the chunk count of these reductions)
     cast,
     chunk_bounds,
-    get_num_threads,
     magnitude_bits,
-    set_num_threads,
     sum_chunk,
 )
 from ._parallel_blas import gemm_t_by_columns_squared
 
 #: The code of plain SGD, the course's (``_optimizer_spec.OPTIMIZERS``).
 SGD = 0
-#: Elements below which a kernel runs on one thread: waking a sleeping worker costs ~60 us
-#: here, more than a 200 x 100 element-wise pass takes on one core.
+#: Elements below which a pass runs in one piece on the calling thread, without entering a
+#: parallel region: waking a sleeping worker costs ~60 us here, more than a 200 x 100
+#: element-wise pass takes on one core, and even a region run on one thread, or a cut into
+#: N_CHUNKS chunks, costs microseconds. The choice depends on the size alone, so the bits do
+#: not depend on the threads.
 MIN_PARALLEL_WORK = 1 << 16
-
-
-@njit
-def small_work_serial(work):
-    """Run the next parallel region on one thread if ``work`` is small; returns the thread
-    count to restore afterwards with ``set_num_threads``."""
-    previous = get_num_threads()
-    if work < MIN_PARALLEL_WORK:
-        set_num_threads(1)
-    return previous
 
 
 @njit(inline="always")
@@ -118,8 +109,8 @@ def _chunked_sum_in_parallel(flat, squares, partial):
 @njit
 def chunked_sum(a, squares, partial):
     """Sum of a (of its squares if ``squares``) over a fixed number of chunks, or in one piece
-    on the calling thread when ``a`` is small: the same bits for any thread count. ``partial``
-    holds N_CHUNKS values."""
+    when ``a`` is smaller than ``MIN_PARALLEL_WORK``: the same bits for any thread count.
+    ``partial`` holds N_CHUNKS values."""
     flat = a.reshape(a.size)
     if flat.size < MIN_PARALLEL_WORK:
         return sum_chunk(flat, squares)
@@ -127,17 +118,24 @@ def chunked_sum(a, squares, partial):
 
 
 @njit(parallel=True, error_model="numpy")
+def _max_magnitude_in_parallel(flat, partial_bits):
+    for c in prange(partial_bits.shape[0]):
+        lo, hi = chunk_bounds(c, flat.size, partial_bits.shape[0])
+        partial_bits[c] = max_magnitude_bits(flat[lo:hi])
+
+
+@njit
 def max_magnitude(a, partial):
     """max(abs(a)), or NaN or inf when an element of ``a`` is not finite (0 when empty): one
-    vectorised pass. The chunks' results go through ``partial``'s memory as integers."""
+    vectorised pass, over chunks side by side when ``a`` is large. The result goes through
+    ``partial``'s memory as integers."""
     flat = a.reshape(a.size)
     partial_bits, _ = magnitude_bits(partial)
-    threads = small_work_serial(flat.size)
-    for c in prange(partial.shape[0]):
-        lo, hi = chunk_bounds(c, flat.size, partial.shape[0])
-        partial_bits[c] = max_magnitude_bits(flat[lo:hi])
-    set_num_threads(threads)
-    gather_largest(partial_bits)
+    if flat.size < MIN_PARALLEL_WORK:
+        partial_bits[0] = max_magnitude_bits(flat)
+    else:
+        _max_magnitude_in_parallel(flat, partial_bits)
+        gather_largest(partial_bits)
     return partial[0]
 
 
@@ -167,15 +165,22 @@ def all_finite(a, partial):
 
 
 @njit(parallel=True, error_model="numpy")
+def _add_weight_decay_in_parallel(g, w, decay):
+    for k in prange(w.size):
+        g[k] += decay * w[k]
+
+
+@njit(error_model="numpy")
 def add_weight_decay(dW, W, reg):
     """dW += 2 * reg * W: the gradient of the loss's ``reg * sum(W**2)`` term."""
     g = dW.reshape(dW.size)
     w = W.reshape(W.size)
     decay = cast(W, 2) * reg
-    threads = small_work_serial(w.size)
-    for k in prange(w.size):
-        g[k] += decay * w[k]
-    set_num_threads(threads)
+    if w.size < MIN_PARALLEL_WORK:
+        for k in range(w.size):
+            g[k] += decay * w[k]
+    else:
+        _add_weight_decay_in_parallel(g, w, decay)
 
 
 @njit(error_model="numpy")
@@ -211,9 +216,7 @@ def update(code, W, dW, state1, state2, lr, reg, hyper, step, partial):
 
     ``state1`` and ``state2`` are the optimizer's buffers shaped like W (empty when it keeps
     none), ``hyper`` its float64 parameters (``_optimizer_spec.hyper_vector``). Returns sum(W**2) of
-    the new W. A small W is updated in one piece on the calling thread, without entering a
-    parallel region or cutting it into chunks (each costs microseconds, more than a bias's
-    update): the choice depends on the size alone, so the bits do not depend on the threads.
+    the new W. A W smaller than ``MIN_PARALLEL_WORK`` is updated in one piece.
     """
     w = W.reshape(W.size)
     g = dW.reshape(dW.size)
