@@ -7,7 +7,7 @@ import mlp_numba
 from conftest import CANONICAL
 from mlp_numba import ACTIVATIONS, TwoLayerNet
 from mlp_numba._activation_spec import SPECS
-from mlp_numba._activations import COMPILED_ACTIVATIONS
+from mlp_numba._engine.kernels.activations import COMPILED_ACTIVATIONS
 from mlp_numba.reference import REFERENCE_ACTIVATIONS
 
 

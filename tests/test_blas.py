@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from numba import njit
 
-from mlp_numba import _blas
+from mlp_numba._engine.kernels import blas as _blas
 
 
 @njit
@@ -63,36 +63,32 @@ def test_gemm_accumulate_matches_numpy(dtype, alpha, beta):
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("rows", [0, 1, 15, 16, 33, 200])  # none, fewer than a block, several
+@pytest.mark.parametrize("rows", [1, 15, 16, 33, 200])  # fewer than a block, one, several
 @pytest.mark.parametrize("columns", [1, 64, 3072])
 def test_products_in_blocks_match_numpy(dtype, rows, columns):
-    """The weight-gradient product, cut into blocks that threads run side by side."""
-    from mlp_numba import _parallel_blas
+    """The loss's weight gradient X.T @ dA, cut into blocks of columns that threads run side
+    by side, against the reference's product."""
+    from mlp_numba import TwoLayerNet, reference
 
     rng = np.random.default_rng(rows + columns)
     X = rng.standard_normal((rows, columns)).astype(dtype)
-    W = rng.standard_normal((columns, 7)).astype(dtype)
-    dZ = rng.standard_normal((rows, 7)).astype(dtype)
+    y = rng.integers(0, 7, rows)
+    net = TwoLayerNet(columns, 9, 7, std=0.1, dtype=dtype, seed=rows)
+    ref = reference.TwoLayerNet(columns, 9, 7, std=0.1, dtype=dtype, seed=rows)
+    _, grads = net.loss(X, y, reg=0.1)
+    _, expected = ref.loss(X, y, reg=0.1)
     tol = 1e-12 if dtype == np.float64 else 2e-5
-    partial = np.empty(64, dtype)
-    for alpha, beta in [(1.0, 0.0), (-0.5, 0.9)]:
-        out, squared = W.copy(), W.copy()
-        with _blas.one_blas_thread:
-            _parallel_blas.gemm_t_by_columns(X, dZ, out, alpha, beta)
-            total = _parallel_blas.gemm_t_by_columns_squared(X, dZ, squared, alpha, beta, partial)
-        expected = alpha * (X.T @ dZ) + beta * W
-        np.testing.assert_allclose(out, expected, rtol=tol, atol=tol * max(rows, 1))
-        assert np.array_equal(squared, out) and out.dtype == dtype
-        np.testing.assert_allclose(total, np.sum(expected.astype(np.float64) ** 2), rtol=tol * 10)
+    for k in ("W1", "W2"):
+        assert grads[k].dtype == dtype
+        np.testing.assert_allclose(grads[k], expected[k], rtol=tol * 10, atol=tol)
 
 
 def test_blocks_follow_the_rows_alone():
     """How many blocks a product is cut into depends on its size only, never on threads."""
-    from mlp_numba import _parallel_blas
-    from mlp_numba._numba_utils import BLAS_PIECES
+    from mlp_numba._engine.kernels.common import BLAS_PIECES, SMALLEST_BLOCK, batch_pieces
 
-    smallest = _parallel_blas.SMALLEST_BLOCK
-    pieces = njit(lambda n: _parallel_blas.batch_pieces(n))
+    smallest = SMALLEST_BLOCK
+    pieces = batch_pieces
     assert pieces(0) == pieces(1) == pieces(smallest - 1) == 1
     assert pieces(smallest * BLAS_PIECES) == BLAS_PIECES
     assert pieces(10**6) == BLAS_PIECES

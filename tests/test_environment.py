@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 CODE = (
-    "import os, mlp_numba; "
+    "import os, mlp_numba; mlp_numba.TwoLayerNet; "
     "print(os.environ.get('OMP_WAIT_POLICY'), os.environ.get('GOMP_SPINCOUNT'))"
 )
 OPENMP = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
@@ -40,7 +40,7 @@ def test_import_leaves_the_openmp_environment_as_it_was(given, expected):
 
 
 def _blas_threads():
-    from mlp_numba import _blas
+    from mlp_numba._engine.kernels import blas as _blas
 
     if _blas._functions is None:
         pytest.skip(f"the BLAS found ({_blas.BACKEND}) has no thread count to check")
@@ -49,7 +49,8 @@ def _blas_threads():
 
 def test_blas_threads_are_one_inside_and_put_back_after():
     set_threads, get_threads = _blas_threads()
-    from mlp_numba import TwoLayerNet, _blas
+    from mlp_numba import TwoLayerNet
+    from mlp_numba._engine.kernels import blas as _blas
 
     before = get_threads()
     with _blas.one_blas_thread:

@@ -114,14 +114,14 @@ def test_training_matches_reference(activation, dtype):
 def test_training_matches_reference_on_each_parallel_path(wide, optimizer, dtype):
     """Batches big enough to be cut into blocks: along the batch, and with a W1 large enough
     for the step to cut its product along D (``splits_columns``)."""
-    from mlp_numba import _kernels
-    from mlp_numba._numba_utils import BLAS_PIECES
+    from mlp_numba._engine.kernels.common import BLAS_PIECES, batch_pieces
+    from mlp_numba._engine.kernels.layers import splits_columns
 
     if BLAS_PIECES == 1:
         pytest.skip("one CPU: every product is one block")
     D, H, C = (3072, 100, 10) if wide else (300, 40, 10)
     net, ref = make_pair(D, H, C, "relu", dtype, std=1e-2)
-    assert _kernels.splits_columns(net.params["W1"]) == wide
+    assert splits_columns(net.params["W1"], batch_pieces(D)) == wide
     X, y = batch(400, D, C)
     kw = dict(learning_rate=1e-3, learning_rate_decay=0.9, reg=1e-3, num_iters=12, batch_size=64,
               optimizer=optimizer)  # fmt: skip

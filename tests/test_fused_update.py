@@ -8,50 +8,86 @@ anything is written.
 
 import numpy as np
 import pytest
+from numba import njit
 
-from mlp_numba import TrainingDivergedError, TwoLayerNet, _engine, _kernels, _updates
+from mlp_numba import TrainingDivergedError, TwoLayerNet
+from mlp_numba import _engine as engine
+from mlp_numba._engine import entry, parallel
+from mlp_numba._engine.kernels import layers, updates
+from mlp_numba._engine.kernels.common import as_float, batch_pieces, max_magnitude_bits
 from mlp_numba._optimizer_spec import hyper_vector
 
 DTYPES = [np.float64, np.float32]
 
 
+@njit
+def _max_magnitude(a, scratch):
+    return as_float(max_magnitude_bits(a), scratch)
+
+
+@njit
+def _gather(X, y, idx, model, optimizer, work, out, by_columns):
+    mode = parallel.COLUMNS_DONE if by_columns else parallel.GATHER_ROWS
+    return entry.forward_backward(X, y, idx, mode, model, optimizer, work, out, 0.0, 0.0)[2]
+
+
+@njit
+def _weight_step(X, y, idx, model, optimizer, work, out, mode, lr, reg):
+    """One batch's forward and backward pass, then its weight-gradient task in ``mode``."""
+    entry.forward_backward(X, y, idx, parallel.GATHER_ROWS, model, optimizer, work, out, 0.0, 0.0)
+    pieces = batch_pieces(X.shape[1])
+    parallel.in_parallel(
+        parallel.task(parallel.WEIGHT_GRADIENT, pieces, mode, idx, lr, reg, 1, optimizer),
+        X,
+        y,
+        model,
+        work,
+        out,
+    )
+    return pieces
+
+
+def _bundles(net, rows):
+    e = engine.engine_for(net.dtype)
+    work = engine.workspace(rows, net.sizes, net.dtype, batch=True)
+    return net._model(), e._none["optimizer"], work, e._none["out"]
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("size", [0, 1, 67 * 33, 600 * 201])  # empty, one, serial, parallel
+@pytest.mark.parametrize("size", [0, 1, 67 * 33, 600 * 201])
 def test_max_magnitude_matches_numpy(dtype, size):
-    partial = np.empty(_updates.N_CHUNKS, dtype)
+    scratch = np.empty(1, dtype)
     a = np.random.default_rng(size).standard_normal(size).astype(dtype)
     expected = np.abs(a).max() if size else 0.0
-    assert _updates.max_magnitude(a, partial) == expected
+    assert _max_magnitude(a, scratch) == expected
     if size:
         a[size // 3] = -np.finfo(dtype).max
-        assert _updates.max_magnitude(a, partial) == np.finfo(dtype).max
+        assert _max_magnitude(a, scratch) == np.finfo(dtype).max
         a[size - 1] = -np.inf
-        assert _updates.max_magnitude(a, partial) == np.inf
+        assert _max_magnitude(a, scratch) == np.inf
         a[0] = np.nan
-        assert np.isnan(_updates.max_magnitude(a, partial))
+        assert np.isnan(_max_magnitude(a, scratch))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("rows", [1, 200])
-def test_gather_copies_the_rows_and_returns_their_largest_magnitude(dtype, rows):
+@pytest.mark.parametrize("by_columns", [False, True])
+def test_gather_copies_the_rows_and_returns_their_largest_magnitude(dtype, rows, by_columns):
     rng = np.random.default_rng(rows)
     D, H, C = 3072, 20, 10
     X = rng.standard_normal((500, D)).astype(dtype)
     y = rng.integers(0, C, 500)
     X[17, 5] = -50.0  # the largest magnitude, in a row drawn below
     idx = np.append(rng.integers(0, 500, rows - 1), 17)
-    Xb, yb = np.empty((rows, D), dtype), np.empty(rows, np.intp)
     net = TwoLayerNet(D, H, C, std=1e-3, dtype=dtype, seed=0)
-    W1, b1, W2, b2, act, ap = net._model()
-    work = _engine.Workspace(rows, net.sizes, dtype).buffers
+    model, optimizer, work, out = _bundles(net, rows)
 
     def gather():
-        return _kernels._batch_forward_backward(
-            X, y, idx, True, Xb, yb, W1, b1, W2, b2, act, ap, work
-        )[0]
+        with engine.one_blas_thread:
+            return _gather(X, y, idx, model, optimizer, work, out, by_columns)
 
     largest = gather()
-    assert np.array_equal(Xb, X[idx]) and np.array_equal(yb, y[idx])
+    assert np.array_equal(work.Xb, X[idx]) and np.array_equal(work.yb, y[idx])
     assert largest == 50.0
     X[idx[0], 100] = np.nan
     assert np.isnan(gather())
@@ -62,16 +98,26 @@ def test_gather_copies_the_rows_and_returns_their_largest_magnitude(dtype, rows)
 def test_fused_sgd_agrees_with_the_general_update(dtype, reg):
     rng = np.random.default_rng(0)
     X = rng.standard_normal((200, 300)).astype(dtype)
-    dA = (rng.standard_normal((200, 40)) * 1e-2).astype(dtype)
-    W = rng.standard_normal((300, 40)).astype(dtype)
-    lr, reg = dtype(1e-2), dtype(reg)
-    partial = np.empty(_updates.N_CHUNKS, dtype)
-    general, fused = W.copy(), W.copy()
-    none = np.empty((0, 0), dtype)
-    sq_general = _updates.update(
-        _updates.SGD, general, X.T @ dA, none, none, lr, reg, hyper_vector("sgd", {}), 1, partial
-    )
-    sq_fused = _updates.sgd_by_product(fused, X, dA, lr, reg, partial)
+    y = rng.integers(0, 10, 200)
+    idx = np.arange(200)
+    lr = dtype(1e-2)
+    results = {}
+    for mode in (layers.GRADIENT, layers.SGD_BY_PRODUCT):
+        net = TwoLayerNet(300, 40, 10, std=1.0, dtype=dtype, seed=0)
+        model, optimizer, work, out = _bundles(net, 200)
+        with engine.one_blas_thread:
+            pieces = _weight_step(X, y, idx, model, optimizer, work, out, mode, lr, reg)
+        W1 = net.params["W1"]
+        if mode == layers.GRADIENT:
+            np.testing.assert_allclose(work.dW1, X.T @ work.dA, rtol=1e-4, atol=1e-6)
+            none = np.empty((0, 0), dtype)
+            norm = updates.update(
+                updates.SGD, W1, work.dW1, none, none, lr, dtype(reg), hyper_vector("sgd", {}), 1
+            )
+        else:
+            norm = work.partial[:pieces].sum()
+        results[mode] = W1.copy(), norm
+    (general, sq_general), (fused, sq_fused) = results.values()
     tol = 1e-13 if dtype == np.float64 else 2e-6
     np.testing.assert_allclose(fused, general, rtol=tol, atol=tol)
     np.testing.assert_allclose(sq_fused, np.sum(fused.astype(np.float64) ** 2), rtol=tol * 10)
@@ -81,14 +127,14 @@ def test_fused_sgd_agrees_with_the_general_update(dtype, reg):
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_fused_update_runs_only_when_its_result_is_surely_finite(dtype):
     """The bound behind the fused update, and behind skipping the check of dW1 otherwise."""
-    partial = np.empty(_updates.N_CHUNKS, dtype)
+    scratch = np.empty(1, dtype)
     big = np.finfo(dtype).max
     dA = np.full((200, 10), 0.5, dtype)
 
     def safe(x_max, lr=1e-3, reg=1e-4, squared_norm=1.0, grad=dA):
-        dA_max = _updates.max_magnitude(grad, partial)
-        bound = _updates.product_bound(dtype(x_max), len(grad), dA_max)
-        return _updates.sgd_by_product_is_finite(bound, lr, dtype(reg), dtype(squared_norm), dA)
+        dA_max = _max_magnitude(grad.ravel(), scratch)
+        bound = updates.product_bound(dtype(x_max), len(grad), dA_max)
+        return updates.sgd_by_product_is_finite(bound, lr, dtype(reg), dtype(squared_norm), dA)
 
     assert safe(1e3)
     assert not safe(np.nan) and not safe(np.inf)
@@ -97,9 +143,9 @@ def test_fused_update_runs_only_when_its_result_is_surely_finite(dtype):
     assert safe(big / 1000) and not safe(big / 1000, lr=10.0)
     # The same bound lets every other optimizer skip the check of dW1.
     for x_max, proven in ((big / 1000, True), (big / 10, False), (np.nan, False)):
-        dA_max = _updates.max_magnitude(dA, partial)
-        bound = _updates.product_bound(dtype(x_max), len(dA), dA_max)
-        assert _updates.product_is_finite(bound, dA) == proven
+        dA_max = _max_magnitude(dA.ravel(), scratch)
+        bound = updates.product_bound(dtype(x_max), len(dA), dA_max)
+        assert updates.product_is_finite(bound, dA) == proven
     assert not safe(1.0, lr=1e300 if dtype == np.float64 else 1e36)
     assert not safe(1.0, lr=1.0, reg=10.0)  # |1 - 2 lr reg| > 2: W1 itself could overflow
     assert not safe(1.0, squared_norm=np.inf)

@@ -127,8 +127,8 @@ def test_bad_optimizer_arguments(cls, kw, error, message):
 def test_one_compiled_update_is_the_reference_bit_for_bit(dtype, optimizer):
     """The update pass (L2 term added on the fly, then the optimizer) rounds like the reference:
     no fast-math reordering reaches its arithmetic. 1000 elements span several chunks."""
+    from mlp_numba._engine.kernels.updates import update
     from mlp_numba._optimizer_spec import hyper_vector, resolve_optimizer
-    from mlp_numba._updates import N_CHUNKS, update
 
     r = np.random.default_rng(7)
     W, G, M = (r.standard_normal((100, 10)).astype(dtype) * dtype(s) for s in (1, 1e-3, 1e-3))
@@ -139,8 +139,7 @@ def test_one_compiled_update_is_the_reference_bit_for_bit(dtype, optimizer):
     mine = [W.copy(), M.copy(), V.copy()]
     theirs = [W.copy(), M.copy(), V.copy()]
     state = mine[1:] if n_buffers else [np.empty(0, dtype)] * 2
-    norm = update(code, mine[0], G, *state, lr, reg, hyper_vector(optimizer, values), step,
-                  np.empty(N_CHUNKS, dtype))  # fmt: skip
+    norm = update(code, mine[0], G, *state, lr, reg, hyper_vector(optimizer, values), step)
     full_grad = G + dtype(2) * reg * theirs[0]
     reference.optimizer_update(optimizer, values, theirs[0], full_grad, theirs[1:1 + n_buffers],
                                lr, step)  # fmt: skip

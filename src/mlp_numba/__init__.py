@@ -1,23 +1,34 @@
 """mlp_numba: a fast, CS231n-compatible two-layer softmax network on Numba kernels.
 
+The package imports lazily: ``import mlp_numba.reference`` or the command line's ``--help``
+load no Numba; the compiled net and its engine load on first use of ``TwoLayerNet``.
+
 >>> from mlp_numba import TwoLayerNet, ACTIVATIONS
 >>> "relu" in ACTIVATIONS
 True
 """
 
 from ._activation_spec import ACTIVATIONS
+from ._training import TrainingProgress
 from ._validation import TrainingDivergedError
 from ._version import __version__
-from .net import TrainingProgress, TwoLayerNet
+
+# name -> module that defines it, imported on first access.
+_LAZY = {"TwoLayerNet": ".net", "MLPNumbaClassifier": ".estimator"}
 
 
 def __getattr__(name):
-    # scikit-learn is optional: import the estimator only when it is asked for.
-    if name == "MLPNumbaClassifier":
-        from .estimator import MLPNumbaClassifier
+    if name in _LAZY:
+        import importlib
 
-        return MLPNumbaClassifier
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
     raise AttributeError(f"module 'mlp_numba' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
 
 
 __all__ = [

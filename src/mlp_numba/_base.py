@@ -1,16 +1,19 @@
-"""What the compiled net and the reference share: construction and the checks of ``train``.
+"""What the compiled net and the reference share: construction, ``train``, saving and loading.
 
-Pure Python and NumPy, so that the reference stays independent of the compiled engine.
+Pure Python and NumPy, so that the reference stays independent of the compiled engine. A net
+provides its own numbers: ``loss``, ``predict``, ``predict_proba`` and the optimizer steps of
+``train`` (``_step_runner``, see ``_training``).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from . import _model_io
 from . import _validation as v
-from . import model_file
 from ._activation_spec import resolve_activation
 from ._optimizer_spec import OPTIMIZERS
+from ._training import run_training
 
 
 class NetBase:
@@ -75,6 +78,117 @@ class NetBase:
         self.optimizer_state = state
         return state
 
+    def train(
+        self,
+        X,
+        y,
+        X_val,
+        y_val,
+        learning_rate=1e-3,
+        learning_rate_decay=0.95,
+        reg=5e-6,
+        num_iters=100,
+        batch_size=200,
+        verbose=False,
+        *,
+        optimizer="sgd",
+        optimizer_params=None,
+        schedule="step",
+        schedule_params=None,
+        sampling="replacement",
+        early_stopping=None,
+        iterations_per_epoch=None,
+        callback=None,
+    ):
+        """Train with minibatch SGD, exactly as the course's ``train``.
+
+        Each iteration samples ``batch_size`` rows with replacement (``np.random.choice`` on the
+        global random state, or the net's Generator when it was given a seed), takes a plain
+        SGD step on their loss, and records the loss. At ``it % iterations_per_epoch == 0``
+        (it = 0 included) it records the accuracy on that minibatch and on all of X_val, then
+        multiplies the learning rate by ``learning_rate_decay``.
+
+        Parameters
+        ----------
+        X, y : array_like
+            Training data (N, D) and labels (N,).
+        X_val, y_val : array_like
+            Validation data and labels.
+        learning_rate : float, default 1e-3
+        learning_rate_decay : float, default 0.95
+            Applied once per epoch.
+        reg : float, default 5e-6
+        num_iters : int, default 100
+        batch_size : int, default 200
+        verbose : bool, default False
+            Print ``iteration %d / %d: loss %f`` every 100 iterations.
+        optimizer : str, default "sgd"
+            ``"sgd"`` (the course's ``p -= learning_rate * grad``), ``"momentum"``,
+            ``"nesterov"`` (CS231n's form), ``"adam"`` or ``"adamw"`` (Adam with decoupled
+            weight decay). Its state (velocities, moments, step count) is kept in
+            ``self.optimizer_state`` between calls and in model files, so training resumes.
+        optimizer_params : dict, optional
+            ``{"momentum": 0.9}``; for Adam ``{"beta1": 0.9, "beta2": 0.999, "eps": 1e-8}``,
+            plus ``"weight_decay": 0.01`` for AdamW.
+        schedule : str, default "step"
+            ``"step"`` (the course's: multiply by ``learning_rate_decay`` at each epoch end),
+            ``"constant"``, ``"invscaling"`` (``learning_rate / (it + 1) ** power_t``) or
+            ``"cosine"`` (from ``learning_rate`` to ``min_lr`` over ``num_iters``).
+        schedule_params : dict, optional
+            ``{"power_t": 0.5}`` for invscaling, ``{"min_lr": 0.0}`` for cosine.
+        sampling : {"replacement", "permutation"}, default "replacement"
+            Minibatches drawn with replacement (the course's), or through a fresh permutation
+            of the training rows each epoch.
+        early_stopping : None, True or dict, optional
+            Stop when the validation score has not improved for ``patience`` epoch ends and
+            put back the best params: True, or a dict of ``patience`` (10), ``monitor``
+            (``"val_acc"`` or ``"val_loss"``) and ``min_delta`` (0.0). The history then
+            also has ``best_iteration``, ``best_val_score`` and ``stopped_early``.
+        iterations_per_epoch : int, optional
+            The length of an epoch in iterations. Default: the course's
+            ``max(num_train / batch_size, 1)``, a float, so that when it is not a whole number
+            ``it % iterations_per_epoch == 0`` holds only at it = 0 and the learning rate
+            decays once. An integer gives an epoch end (accuracies, decay) every that many
+            iterations. Not part of the course's API.
+        callback : callable, optional
+            Called as ``callback(progress)`` with a :class:`TrainingProgress` several times a
+            second (between compiled blocks of iterations); returning ``False`` stops
+            training there, with the params and histories of the iterations done. Not part
+            of the course's API; results do not depend on it.
+
+        Returns
+        -------
+        dict
+            ``loss_history`` (one loss per iteration), ``train_acc_history`` and
+            ``val_acc_history`` (one accuracy per epoch).
+
+        Raises
+        ------
+        TrainingDivergedError
+            When an iteration's loss or gradient is not finite; the params keep their values
+            from before it, and the error carries the iteration and the histories so far.
+            (The minibatch indices of the current block were already drawn.)
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from mlp_numba import TwoLayerNet
+        >>> rng = np.random.default_rng(0)
+        >>> X, y = rng.standard_normal((50, 4)), rng.integers(0, 3, 50)
+        >>> net = TwoLayerNet(4, 10, 3, std=1e-1, seed=0)
+        >>> stats = net.train(X, y, X, y, learning_rate=0.1, num_iters=20, batch_size=10)
+        >>> len(stats["loss_history"]), len(stats["val_acc_history"])
+        (20, 4)
+        """
+        return run_training(
+            self, X, y, X_val, y_val, learning_rate=learning_rate,
+            learning_rate_decay=learning_rate_decay, reg=reg, num_iters=num_iters,
+            batch_size=batch_size, verbose=verbose, optimizer=optimizer,
+            optimizer_params=optimizer_params, schedule=schedule, schedule_params=schedule_params,
+            sampling=sampling, early_stopping=early_stopping,
+            iterations_per_epoch=iterations_per_epoch, callback=callback,
+        )  # fmt: skip
+
     @classmethod
     def _restore(cls, sizes, activation, activation_params, dtype, params, rng):
         """A net with the given params, built without drawing from any random state."""
@@ -100,12 +214,12 @@ class NetBase:
         >>> TwoLayerNet.load(path)
         TwoLayerNet(input_size=4, hidden_size=3, output_size=2, activation='tanh', dtype=float64)
         """
-        return model_file.save_model(path, self, metadata=metadata, arrays=arrays)
+        return _model_io.save_model(path, self, metadata=metadata, arrays=arrays)
 
     @classmethod
     def load(cls, path):
         """Read a net written by :meth:`save` (no pickle); raises ModelFileError if damaged."""
-        return model_file.load_model(path, cls).net
+        return _model_io.load_model(path, cls).net
 
     def _check_features(self, name, X):
         """``X`` checked and converted to the net's dtype (``_validation.check_features``)."""

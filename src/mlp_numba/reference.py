@@ -15,8 +15,6 @@ from scipy.special import erf, expit
 from . import _validation as v
 from ._activation_spec import SELU_ALPHA, SELU_SCALE
 from ._base import NetBase
-from ._optimizer_spec import resolve_optimizer, resolve_schedule, scheduled_rates
-from ._training_plan import BatchSampler, make_early_stopping, validation_loss
 
 # Python floats, not NumPy scalars: they must not promote float32 arrays to float64.
 _SQRT_2 = math.sqrt(2.0)
@@ -134,98 +132,6 @@ class TwoLayerNet(NetBase):
         }
         return self.dtype.type(loss), grads
 
-    def train(
-        self,
-        X,
-        y,
-        X_val,
-        y_val,
-        learning_rate=1e-3,
-        learning_rate_decay=0.95,
-        reg=5e-6,
-        num_iters=100,
-        batch_size=200,
-        verbose=False,
-        *,
-        optimizer="sgd",
-        optimizer_params=None,
-        schedule="step",
-        schedule_params=None,
-        sampling="replacement",
-        early_stopping=None,
-        iterations_per_epoch=None,
-    ):
-        """The course's loop, with the same options as :meth:`mlp_numba.TwoLayerNet.train`."""
-        X, y, X_val, y_val = self._check_train_data(X, y, X_val, y_val)
-        learning_rate, learning_rate_decay, reg, num_iters, batch_size = v.check_train_args(
-            learning_rate, learning_rate_decay, reg, num_iters, batch_size
-        )
-        optimizer, optimizer_params = resolve_optimizer(optimizer, optimizer_params)
-        schedule, schedule_params = resolve_schedule(schedule, schedule_params)
-        state = self._optimizer_state_for(optimizer, optimizer_params)
-        base_rate = learning_rate
-        num_train = X.shape[0]
-        if iterations_per_epoch is None:
-            iterations_per_epoch = max(num_train / batch_size, 1)
-        else:
-            iterations_per_epoch = v.check_int("iterations_per_epoch", iterations_per_epoch, 1)
-
-        loss_history, train_acc_history, val_acc_history = [], [], []
-        sampler = BatchSampler(self._rng, num_train, batch_size, sampling)
-        stopper = make_early_stopping(early_stopping)
-        for it in range(num_iters):
-            idx = sampler.draw(1)[0]
-            X_batch, y_batch = X[idx], y[idx]
-
-            loss, grads = self.loss(X_batch, y=y_batch, reg=reg)
-            if not (np.isfinite(loss) and all(np.isfinite(g).all() for g in grads.values())):
-                raise v.TrainingDivergedError(
-                    it,
-                    loss,
-                    {
-                        "loss_history": loss_history,
-                        "train_acc_history": train_acc_history,
-                        "val_acc_history": val_acc_history,
-                    },
-                )
-            loss_history.append(loss)
-            rate = scheduled_rates(
-                schedule, schedule_params, base_rate, learning_rate, it, 1, num_iters, self.dtype
-            )[0]
-            state["step"] += 1
-            for name in ("W1", "b1", "W2", "b2"):
-                buffers = [b[name] for b in state["buffers"]]
-                optimizer_update(
-                    optimizer, optimizer_params, self.params[name], grads[name], buffers, rate,
-                    state["step"],
-                )  # fmt: skip
-
-            if verbose and it % 100 == 0:
-                print(f"iteration {it} / {num_iters}: loss {loss:f}")
-            if it % iterations_per_epoch == 0:
-                train_acc_history.append((self.predict(X_batch) == y_batch).mean())
-                val_acc_history.append((self.predict(X_val) == y_val).mean())
-                if schedule == "step":
-                    learning_rate *= learning_rate_decay
-                if stopper is not None:
-                    val_loss = (
-                        validation_loss(self.predict_proba(X_val), y_val)
-                        if stopper.monitor == "val_loss"
-                        else None
-                    )
-                    if stopper.update(val_acc_history[-1], val_loss, it + 1, self.params):
-                        break
-
-        history = {
-            "loss_history": loss_history,
-            "train_acc_history": train_acc_history,
-            "val_acc_history": val_acc_history,
-        }
-        if stopper is not None:
-            stopper.restore(self.params)
-            history.update(stopper.summary())
-        return history
-
     def predict(self, X):
         """Class index of the highest score for each row of X, shape (N,)."""
         return np.argmax(self.loss(X), axis=1)
@@ -235,6 +141,37 @@ class TwoLayerNet(NetBase):
         scores = self.loss(X)
         e = np.exp(scores - scores.max(axis=1, keepdims=True))
         return e / e.sum(axis=1, keepdims=True)
+
+    def _step_runner(self, X, y, reg, batch_size, state):
+        return _ReferenceSteps(self, X, y, reg, state)
+
+
+class _ReferenceSteps:
+    """The course's iterations, one ``loss`` and update at a time (``_training.StepRunner``)."""
+
+    def __init__(self, net, X, y, reg, state):
+        self.net, self.X, self.y, self.reg, self.state = net, X, y, reg, state
+        self.last = None
+
+    def steps(self, batches, rates, step0):
+        net, state = self.net, self.state
+        losses = np.empty(len(batches), net.dtype)
+        for t, idx in enumerate(batches):
+            self.last = idx
+            loss, grads = net.loss(self.X[idx], y=self.y[idx], reg=self.reg)
+            losses[t] = loss
+            if not (np.isfinite(loss) and all(np.isfinite(g).all() for g in grads.values())):
+                return t, losses
+            for name in ("W1", "b1", "W2", "b2"):
+                buffers = [b[name] for b in state["buffers"]]
+                optimizer_update(
+                    state["name"], state["params"], net.params[name], grads[name], buffers,
+                    rates[t], step0 + t + 1,
+                )  # fmt: skip
+        return len(batches), losses
+
+    def last_batch_accuracy(self):
+        return (self.net.predict(self.X[self.last]) == self.y[self.last]).mean()
 
 
 def optimizer_update(name, values, param, grad, buffers, rate, step):

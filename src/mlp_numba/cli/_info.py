@@ -11,8 +11,8 @@ import numba
 import numpy as np
 import scipy
 
-from .. import _numba_utils
-from .._blas import BACKEND
+from .._engine import entry
+from .._engine.kernels.blas import BACKEND
 from .._version import __version__
 from ..datasets import data_home
 
@@ -26,14 +26,6 @@ _ENVIRONMENT = (
     "OPENBLAS_THREAD_TIMEOUT",
     "MLP_NUMBA_DATA",
 )
-
-
-@numba.njit(parallel=True, cache=True)
-def _touch_threads(n):  # starts Numba's threading layer so that it can be named
-    total = 0
-    for i in numba.prange(n):
-        total += i
-    return total
 
 
 def _blas():
@@ -56,8 +48,8 @@ def _blas():
 
 
 def run_info(args):
-    _touch_threads(4)
-    cache = numba.config.CACHE_DIR or str(Path(_numba_utils.__file__).parent / "__pycache__")
+    # Importing the engine started Numba's threads, so the threading layer can be named.
+    cache = numba.config.CACHE_DIR or str(Path(entry.__file__).parent / "__pycache__")
     affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else "?"
     lines = [
         f"mlp-numba {__version__}",

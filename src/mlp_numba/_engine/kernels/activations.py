@@ -2,14 +2,15 @@
 
 Each forward is ``f(z, p)`` and each derivative ``df(z, a, p)``, scalar functions where ``z`` is
 the pre-activation, ``a = f(z)`` and ``p`` the activation's parameters (a vector of the working
-dtype, in the order ``_activation_spec.SPECS`` gives). Kernels call :func:`activate` and
-:func:`activate_grad` with a *kind marker* (:func:`kind_marker`): an empty array whose record
-dtype is named after the activation. Its Numba type carries the name, so each activation gets
-its own specialised, inlined and cacheable machine code, and a call from Python dispatches in
-about a microsecond (a string passed as a compile-time literal costs milliseconds a call).
+dtype, in the order ``_activation_spec.SPECS`` gives). The activation is a run-time integer, its
+position in ``SPECS`` (:func:`activation_code`): one compiled engine serves every activation,
+so trying another one compiles nothing. :func:`activate_rows` and :func:`activation_grad_rows`
+branch on it once per block of rows, outside the loops, so that each activation's loop is
+specialised and vectorised on its own.
 
 To add an activation: add its entry to ``_activation_spec.SPECS``, a forward and derivative
-here, and its NumPy formula to ``reference.REFERENCE_ACTIVATIONS``.
+here and in :data:`COMPILED_ACTIVATIONS`, and its NumPy formula to
+``reference.REFERENCE_ACTIVATIONS``.
 """
 
 from __future__ import annotations
@@ -17,17 +18,13 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, types
-from numba.core import errors
-from numba.extending import overload
 
-from ._activation_spec import SELU_ALPHA, SELU_SCALE
-from ._numba_utils import cast
-
-_jit = njit(inline="always")
+from ..._activation_spec import SELU_ALPHA, SELU_SCALE, SPECS
+from .._jit import kernel, leaf
+from .common import cast
 
 
-@_jit
+@kernel
 def _sigmoid(z):
     # Two branches so that exp never overflows.
     if z >= 0:
@@ -36,76 +33,76 @@ def _sigmoid(z):
     return e / (cast(z, 1) + e)
 
 
-@_jit
+@kernel
 def _relu(z, p):
     return z if z > 0 else cast(z, 0)
 
 
-@_jit
+@kernel
 def _relu_grad(z, a, p):
     return cast(z, 1) if z > 0 else cast(z, 0)
 
 
-@_jit
+@kernel
 def _leaky_relu(z, p):
     return z if z > 0 else p[0] * z
 
 
-@_jit
+@kernel
 def _leaky_relu_grad(z, a, p):
     return cast(z, 1) if z > 0 else p[0]
 
 
-@_jit
+@kernel
 def _elu(z, p):
     return z if z > 0 else p[0] * np.expm1(z)
 
 
-@_jit
+@kernel
 def _elu_grad(z, a, p):
     return cast(z, 1) if z > 0 else p[0] * np.exp(z)
 
 
-@_jit
+@kernel
 def _selu(z, p):
     return cast(z, SELU_SCALE) * (z if z > 0 else cast(z, SELU_ALPHA) * np.expm1(z))
 
 
-@_jit
+@kernel
 def _selu_grad(z, a, p):
     return cast(z, SELU_SCALE) * (cast(z, 1) if z > 0 else cast(z, SELU_ALPHA) * np.exp(z))
 
 
-@_jit
+@kernel
 def _swish(z, p):
     return z * _sigmoid(z)
 
 
-@_jit
+@kernel
 def _swish_grad(z, a, p):
     s = _sigmoid(z)
     return s * (cast(z, 1) + z * (cast(z, 1) - s))
 
 
-@_jit
+@kernel
 def _gelu(z, p):
     return cast(z, 0.5) * z * (cast(z, 1) + math.erf(z / cast(z, math.sqrt(2.0))))
 
 
-@_jit
+@kernel
 def _gelu_grad(z, a, p):
     cdf = cast(z, 0.5) * (cast(z, 1) + math.erf(z / cast(z, math.sqrt(2.0))))
     pdf = cast(z, 1.0 / math.sqrt(2.0 * math.pi)) * np.exp(cast(z, -0.5) * z * z)
     return cdf + z * pdf
 
 
-@_jit
+@kernel
 def _gelu_tanh(z, p):
     inner = cast(z, math.sqrt(2.0 / math.pi)) * (z + cast(z, 0.044715) * z * z * z)
     return cast(z, 0.5) * z * (cast(z, 1) + np.tanh(inner))
 
 
-@_jit
+@kernel
 def _gelu_tanh_grad(z, a, p):
     k = cast(z, math.sqrt(2.0 / math.pi))
     t = np.tanh(k * (z + cast(z, 0.044715) * z * z * z))
@@ -115,43 +112,43 @@ def _gelu_tanh_grad(z, a, p):
     )
 
 
-@_jit
+@kernel
 def _softplus(z, p):
     # log(1 + exp(z)) = max(z, 0) + log1p(exp(-|z|)), which never overflows.
     return max(z, cast(z, 0)) + np.log1p(np.exp(-abs(z)))
 
 
-@_jit
+@kernel
 def _softplus_grad(z, a, p):
     return _sigmoid(z)
 
 
-@_jit
+@kernel
 def _sigmoid_act(z, p):
     return _sigmoid(z)
 
 
-@_jit
+@kernel
 def _sigmoid_grad(z, a, p):
     return a * (cast(z, 1) - a)
 
 
-@_jit
+@kernel
 def _tanh(z, p):
     return np.tanh(z)
 
 
-@_jit
+@kernel
 def _tanh_grad(z, a, p):
     return cast(z, 1) - a * a
 
 
-@_jit
+@kernel
 def _identity(z, p):
     return z
 
 
-@_jit
+@kernel
 def _identity_grad(z, a, p):
     return cast(z, 1)
 
@@ -172,35 +169,42 @@ COMPILED_ACTIVATIONS = {
 }
 
 
-def kind_marker(name):
-    """The empty array that selects the activation ``name`` in compiled code."""
-    if name not in COMPILED_ACTIVATIONS:
-        raise ValueError(f"unknown activation {name!r}")
-    return np.empty(0, dtype=[(name, np.uint8)])
+def activation_code(name):
+    """The run-time integer that selects the activation ``name`` (a canonical name)."""
+    return tuple(SPECS).index(name)
 
 
-def _lookup(kind, which):
-    if not (isinstance(kind, types.Array) and isinstance(kind.dtype, types.Record)):
-        raise errors.TypingError(f"an activation kind marker is expected, got {kind}")
-    (name,) = kind.dtype.fields
-    return COMPILED_ACTIVATIONS[name][which]
+@kernel
+def _forward_rows(forward, Z, A, p, lo, hi):
+    for i in range(lo, hi):
+        for j in range(Z.shape[1]):
+            A[i, j] = forward(Z[i, j], p)
 
 
-def activate(kind, z, p):
-    """``forward(z, p)`` of the activation that ``kind`` (a :func:`kind_marker`) names."""
+@kernel
+def _grad_rows(derivative, Z, A, dA, p, lo, hi):
+    for i in range(lo, hi):
+        for j in range(Z.shape[1]):
+            dA[i, j] *= derivative(Z[i, j], A[i, j], p)
 
 
-def activate_grad(kind, z, a, p):
-    """``derivative(z, a, p)`` of the activation that ``kind`` names."""
+def _branch_on_activation(name, loop, which, arguments):
+    """A kernel ``name(code, *arguments)`` that runs ``loop(f, *arguments)`` with ``f`` the
+    forward (``which`` 0) or the derivative (1) of activation number ``code``: one branch per
+    entry of ``SPECS``, written out here so that the registry stays the only list."""
+    lines = [f"def {name}(code, {arguments}):"]
+    namespace = {"loop": loop}
+    for k, activation in enumerate(SPECS):
+        namespace[f"f{k}"] = COMPILED_ACTIVATIONS[activation][which]
+        lines.append(f"    {'if' if k == 0 else 'elif'} code == {k}:")
+        lines.append(f"        loop(f{k}, {arguments})")
+    exec("\n".join(lines), namespace)
+    return leaf(namespace[name])
 
 
-@overload(activate, inline="always")
-def _activate_overload(kind, z, p):
-    forward = _lookup(kind, 0)
-    return lambda kind, z, p: forward(z, p)
-
-
-@overload(activate_grad, inline="always")
-def _activate_grad_overload(kind, z, a, p):
-    derivative = _lookup(kind, 1)
-    return lambda kind, z, a, p: derivative(z, a, p)
+#: ``activate_rows(code, Z, A, p, lo, hi)``: A[lo:hi] = f(Z[lo:hi]).
+activate_rows = _branch_on_activation("activate_rows", _forward_rows, 0, "Z, A, p, lo, hi")
+#: ``activation_grad_rows(code, Z, A, dA, p, lo, hi)``: dA[lo:hi] *= f'(Z[lo:hi]).
+activation_grad_rows = _branch_on_activation(
+    "activation_grad_rows", _grad_rows, 1, "Z, A, dA, p, lo, hi"
+)

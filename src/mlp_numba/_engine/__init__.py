@@ -1,0 +1,208 @@
+"""The compiled engine: what the public nets call, and the buffers they lend it.
+
+``engine_for(dtype)`` gives the :class:`Engine` of a dtype, whose one compiled entry point
+(``entry.run``) is compiled on first use, or loaded from Numba's on-disk cache, for that
+dtype's bundle types alone (``_jit.compiled_entry``). Every activation, optimizer and input
+(read-only, a memmap, a view) then runs on that code: nothing compiles again in the process.
+
+The layers, from the public API down: ``net.TwoLayerNet`` (validation, bookkeeping) ->
+:class:`Engine` (bundles, BLAS threads) -> ``entry`` (compiled control flow) -> ``parallel``
+(the one parallel region) -> ``kernels`` (the numerical loops).
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numba
+import numpy as np
+
+from . import entry
+from ._jit import compiled_entry, sources_stamp
+from .bundles import Model, Optimizer, Outputs, Params, Steps, Workspace
+from .kernels.activations import activation_code
+from .kernels.blas import BACKEND, one_blas_thread
+from .kernels.common import BLAS_PIECES, N_CHUNKS
+from .kernels.layers import CLASSES, PROBABILITIES, SCORES
+
+__all__ = ["Engine", "Model", "Optimizer", "Params", "Steps", "engine_for", "model", "optimizer"]
+
+#: Partial products a training step's workspace holds (``kernels.layers.splits_columns``).
+STEP_PARTS = BLAS_PIECES - 1
+
+#: The compiled-code cache stamp: the engine's sources, and what compiled code depends on.
+STAMP = sources_stamp(f"{BACKEND} {BLAS_PIECES}")
+
+
+def _readonly(array):
+    array.setflags(write=False)
+    return array
+
+
+def params_like(sizes, dtype, empty=False):
+    """New arrays shaped like the params (all empty with ``empty``)."""
+    D, H, C = (0, 0, 0) if empty else sizes
+    return Params(
+        np.empty((D, H), dtype), np.empty(H, dtype), np.empty((H, C), dtype), np.empty(C, dtype)
+    )
+
+
+def model(params, activation, activation_params):
+    """The :class:`Model` bundle of params ``(W1, b1, W2, b2)`` and an activation's name and
+    parameter vector (``_activation_spec.param_vector``)."""
+    return Model(*params, activation_code(activation), activation_params)
+
+
+def optimizer(code, hyper, buffers, sizes, dtype):
+    """The :class:`Optimizer` bundle: ``buffers`` is a list of zero to two dicts of arrays
+    shaped like the params (the net's optimizer state)."""
+    states = [Params(b["W1"], b["b1"], b["W2"], b["b2"]) for b in buffers]
+    while len(states) < 2:
+        states.append(params_like(sizes, dtype, empty=True))
+    return Optimizer(int(code), hyper, states[0], states[1])
+
+
+def workspace(n_rows, sizes, dtype, *, batch=False):
+    """Buffers for passes over ``n_rows`` rows; ``batch`` adds a training step's: room for its
+    minibatch and for the partial products of X@W1 cut along D."""
+    D, H, C = sizes
+    parts = STEP_PARTS if batch else 0
+    return Workspace(
+        Z=np.empty((n_rows, H), dtype),
+        A=np.empty((n_rows, H), dtype),
+        dA=np.empty((n_rows, H), dtype),
+        S=np.empty((n_rows, C), dtype),
+        dS=np.empty((n_rows, C), dtype),
+        row_loss=np.empty(n_rows, dtype),
+        row_max=np.empty(n_rows, dtype),
+        Z_parts=np.empty((parts, n_rows, H), dtype),
+        partial=np.empty(N_CHUNKS, dtype),
+        block_W2=np.empty((BLAS_PIECES, H, C), dtype),
+        block_sums=np.empty((BLAS_PIECES, H + C + 1), dtype),
+        block_max=np.empty(BLAS_PIECES, dtype),
+        Xb=np.empty((n_rows if batch else 0, D), dtype),
+        yb=np.empty(n_rows, np.intp),
+        **dict(zip(("dW1", "db1", "dW2", "db2"), params_like(sizes, dtype), strict=True)),
+    )
+
+
+def rows_of(work, n):
+    """``work``'s buffers for its first ``n`` rows."""
+    per_row = ("Z", "A", "dA", "S", "dS", "row_loss", "row_max", "yb")
+    views = {name: getattr(work, name)[:n] for name in per_row}
+    return work._replace(Z_parts=work.Z_parts[:, :n], **views)
+
+
+class Engine:
+    """The compiled engine of one dtype: training steps, scoring, the loss and the input check.
+
+    Each method takes the bundles of :mod:`.bundles` and runs with the BLAS on one thread
+    (``kernels.blas.one_blas_thread``): the kernels cut their products into blocks that
+    Numba's threads run side by side, each a BLAS call that must not start threads of its own.
+    """
+
+    def __init__(self, dtype):
+        self.dtype = np.dtype(dtype)
+        self._none = self._placeholders()
+        self._run = compiled_entry(entry.run, self._signature(), STAMP)
+
+    def _placeholders(self):
+        """Empty bundles for the arguments an operation does not use."""
+        dt = self.dtype
+        empty = params_like((0, 0, 0), dt, empty=True)
+        return {
+            "y": np.empty(0, np.intp),
+            "optimizer": Optimizer(0, np.zeros(4), empty, empty),
+            "steps": Steps(np.empty((0, 0), np.intp), np.empty(0, dt), 0.0, 0),
+            "out": Outputs(np.empty(0, dt), np.empty(0, np.intp), np.empty((0, 0), dt)),
+            "work": workspace(0, (0, 0, 0), dt),
+        }
+
+    def _signature(self):
+        """The entry point's argument types: read-only inputs, the bundles of this dtype."""
+        dt, none = self.dtype, self._none
+        example = model(params_like((1, 1, 2), dt), "relu", np.zeros(1, dt))
+        arguments = (
+            0,
+            _readonly(np.empty((0, 0), dt)),
+            _readonly(np.empty(0, np.intp)),
+            example,
+            none["optimizer"],
+            none["steps"],
+            none["work"],
+            none["out"],
+        )
+        return tuple(numba.typeof(a) for a in arguments)
+
+    def train_steps(self, X, y, model, optimizer, steps, work, losses):
+        """Run the block ``steps`` on (X, y); ``losses`` gets each loss. Returns the number of
+        steps taken (fewer when one diverged: its update is not applied)."""
+        out = self._none["out"]._replace(losses=losses)
+        with one_blas_thread:
+            done, _ = self._run(entry.TRAIN, X, y, model, optimizer, steps, work, out)
+        return done
+
+    def loss_and_grads(self, X, y, model, reg, work):
+        """The loss of (X, y) and, into ``work.grads``, its gradients; and whether all are
+        finite."""
+        none = self._none
+        steps = none["steps"]._replace(reg=float(reg))
+        with one_blas_thread:
+            finite, loss = self._run(
+                entry.LOSS, X, y, model, none["optimizer"], steps, work, none["out"]
+            )
+        return self.dtype.type(loss), bool(finite)
+
+    def _score(self, mode, X, model, work, out):
+        none = self._none
+        with one_blas_thread:
+            finite, _ = self._run(
+                entry.SCORE_OPS + mode, X, none["y"], model, none["optimizer"], none["steps"],
+                work, out,
+            )  # fmt: skip
+        return bool(finite)
+
+    def scores(self, X, model, work):
+        """Class scores of X into ``work.S``; returns whether the hidden layer was finite."""
+        return self._score(SCORES, X, model, work, self._none["out"])
+
+    def predict(self, X, model, work, classes):
+        """Classes of X into ``classes``; returns whether the hidden layer was finite."""
+        return self._score(CLASSES, X, model, work, self._none["out"]._replace(classes=classes))
+
+    def predict_proba(self, X, model, work, probabilities):
+        """Probabilities of X into ``probabilities``; returns as :meth:`predict`."""
+        out = self._none["out"]._replace(probabilities=probabilities)
+        return self._score(PROBABILITIES, X, model, work, out)
+
+    def all_finite(self, X):
+        """Whether every value of the C-contiguous array X (of this dtype) is finite."""
+        X = X.reshape(len(X), -1) if X.ndim == 2 else X.reshape(-1, 1)
+        none = self._none
+        work = none["work"]._replace(partial=np.empty(N_CHUNKS, self.dtype))  # per call: threads
+        finite, _ = self._run(
+            entry.FINITE, X, none["y"], self._dummy_model, none["optimizer"], none["steps"],
+            work, none["out"],
+        )  # fmt: skip
+        return bool(finite)
+
+    @property
+    def _dummy_model(self):
+        dt = self.dtype
+        return model(params_like((0, 0, 0), dt, empty=True), "relu", np.zeros(1, dt))
+
+
+_ENGINES = {}
+_LOCK = threading.Lock()
+
+
+def engine_for(dtype):
+    """The :class:`Engine` of ``dtype`` (float64 or float32), compiled or loaded once."""
+    dtype = np.dtype(dtype)
+    engine = _ENGINES.get(dtype)
+    if engine is None:
+        with _LOCK:
+            engine = _ENGINES.get(dtype)
+            if engine is None:
+                engine = _ENGINES[dtype] = Engine(dtype)
+    return engine

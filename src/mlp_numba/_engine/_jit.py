@@ -1,0 +1,144 @@
+"""How the engine is compiled: Numba's process set-up, the kernels' decorator and the cache.
+
+Compile time is a design constraint here (a user waits for it before the first result), and
+with Numba most of it goes to three things, each avoided by a rule:
+
+- Every ``@njit`` function is a library of its own: typed, lowered, optimised and turned into
+  machine code, and then optimised and turned into machine code again inside every library
+  that calls it. So helpers are :data:`kernel` functions, inlined into their caller as Numba
+  IR, and only a few functions are libraries: the entry point (``entry.run``), the parallel
+  region (``parallel.in_parallel``), and small leaves whose compiler flags differ from their
+  callers' (a sum allowed to reorder its additions).
+- Every ``prange`` loop becomes a parallel region compiled on its own, at a cost of about a
+  second each. The engine has one (``parallel.in_parallel``), which runs every kind of work
+  the kernels cut into pieces.
+- Every distinct argument type is a new specialisation. The entry point is compiled once per
+  dtype for explicit types (:func:`compiled_entry`), which accept read-only and writeable
+  inputs alike, and the activation and the optimizer are run-time integers, not types.
+
+Caching: only the entry point is cached on disk (the functions it calls are not, so that a
+cached library never links code loaded from another process's cache, cf. numba issue
+#4807), and its cache entry is stamped with the source of every module of this package.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import os
+import pathlib
+import secrets
+
+import numba
+from numba import njit
+from numba.core import bytecode
+from numba.core.caching import CompileResultCacheImpl, FunctionCache
+
+#: Options of every compiled function: a division gives inf or NaN like NumPy, without a
+#: zero check that would keep LLVM from vectorising the loop.
+OPTIONS = {"error_model": "numpy", "nogil": True, "_nrt": False}
+
+#: Decorator of the kernels' helpers: compiled as part of their caller (see the module's rules).
+kernel = njit(inline="always", **OPTIONS)
+
+#: Options of a function that only compiled code calls: no wrappers to call it from Python or
+#: C, which would be compiled (and linked into every caller) for nothing.
+INTERNAL = {**OPTIONS, "no_cpython_wrapper": True, "no_cfunc_wrapper": True}
+
+#: Decorator of a leaf compiled as a library of its own (see the module's rules).
+leaf = njit(**INTERNAL)
+
+
+def _make_symbol_names_process_unique():
+    """Start Numba's function-id counter at a random point in this process.
+
+    Numba names a parallel loop's kernel after an object address and this counter only, not
+    after the function it belongs to. Cached libraries compiled by different processes can
+    therefore define different kernels under one symbol name, and a process that loads both
+    would call the wrong one. Ids only need to be unique within a process, so a random start
+    keeps Numba's guarantees and makes names from different processes differ.
+    """
+    if not getattr(bytecode.FunctionIdentity, "_mlp_numba_random_ids", False):
+        start = secrets.randbits(48)
+        bytecode.FunctionIdentity._unique_ids = itertools.count(start)
+        bytecode.FunctionIdentity._mlp_numba_random_ids = True
+
+
+#: Rounds an idle OpenMP worker of Numba's spins before it sleeps, unless the user chose.
+OPENMP_SPIN_COUNT = 30_000
+
+
+def _start_threads_with_short_openmp_spins():
+    """Start Numba's threads, its OpenMP workers spinning only briefly before they sleep
+    (``GOMP_SPINCOUNT``), unless the user chose; then put the environment back.
+
+    A training step is a few parallel regions in a row, and a worker that sleeps between
+    regions pays a wake-up each time (20-67 us here, against a step of 0.3 ms at the MNIST
+    shape); but a worker that spins long after the last region burns a core that whatever
+    runs next may need (libgomp's default spins 300,000 rounds). 30,000 rounds kept the steps
+    as fast as longer spins and cost well under a millisecond of CPU after a region.
+
+    libgomp reads the variable once, when it loads, which starting Numba's threads does (if
+    nothing in the process loaded it before). The variable is set only for that moment:
+    another library's OpenMP runtime loaded later (PyTorch ships its own) keeps its defaults.
+    """
+    from numba.np.ufunc import parallel
+
+    ours = "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ
+    if ours:
+        os.environ["GOMP_SPINCOUNT"] = str(OPENMP_SPIN_COUNT)
+    try:
+        parallel._launch_threads()
+    finally:
+        if ours:
+            del os.environ["GOMP_SPINCOUNT"]
+
+
+_make_symbol_names_process_unique()
+_start_threads_with_short_openmp_spins()
+
+#: The folder whose modules end up inside the cached entry point: all of this subpackage.
+ENGINE_FOLDER = pathlib.Path(__file__).parent
+
+
+def sources_stamp(extra=""):
+    """A digest of Numba's version, ``extra`` and every ``.py`` file below the engine's folder."""
+    digest = hashlib.sha256(f"{numba.__version__} {extra}".encode())
+    for path in sorted(ENGINE_FOLDER.rglob("*.py")):
+        digest.update(str(path.relative_to(ENGINE_FOLDER)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def _stamped_cache(stamp):
+    """A Numba function cache whose entries are valid only for this ``stamp``."""
+
+    def stamped(locator_class):
+        class Stamped(locator_class):
+            def get_source_stamp(self):
+                return (super().get_source_stamp(), stamp)
+
+        Stamped.__name__ = f"Stamped{locator_class.__name__}"
+        return Stamped
+
+    class StampedCacheImpl(CompileResultCacheImpl):
+        _locator_classes = tuple(stamped(c) for c in CompileResultCacheImpl._locator_classes)
+
+    class StampedFunctionCache(FunctionCache):
+        _impl_class = StampedCacheImpl
+
+    return StampedFunctionCache
+
+
+def compiled_entry(py_func, signature, stamp):
+    """``py_func`` compiled (or loaded from the on-disk cache) for ``signature`` alone.
+
+    Compiling for no other types, the dispatcher accepts any arguments that convert to these
+    without a copy (a writeable array where a read-only one is declared, a C-contiguous one
+    where any layout is), and never compiles again for a new combination of flags.
+    """
+    dispatcher = njit(**OPTIONS)(py_func)
+    dispatcher._cache = _stamped_cache(stamp)(py_func)
+    dispatcher.compile(signature)
+    dispatcher.disable_compile()
+    return dispatcher

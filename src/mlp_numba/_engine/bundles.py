@@ -1,0 +1,100 @@
+"""The named bundles the compiled entry point takes: plain named tuples of arrays and numbers.
+
+Numba compiles a named tuple like any tuple, its fields read by name. Each bundle has one
+type per dtype, which the engine compiles once (``_engine.Engine``).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+
+class Params(NamedTuple):
+    """The net's four parameters, or arrays shaped like them (gradients, optimizer state)."""
+
+    W1: np.ndarray
+    b1: np.ndarray
+    W2: np.ndarray
+    b2: np.ndarray
+
+
+class Model(NamedTuple):
+    """What the net computes with: its params and its activation. (Flat: Numba's parallel
+    regions take tuples of arrays, not tuples of tuples.)"""
+
+    W1: np.ndarray
+    b1: np.ndarray
+    W2: np.ndarray
+    b2: np.ndarray
+    #: The activation's run-time code (``kernels.activations.activation_code``).
+    activation: int
+    #: The activation's parameters, a non-empty vector of the working dtype.
+    activation_params: np.ndarray
+
+
+class Optimizer(NamedTuple):
+    """An optimizer as the updates take it (``kernels.updates``)."""
+
+    #: Its code (``_optimizer_spec.OPTIMIZERS``).
+    code: int
+    #: Its float64 parameters (``_optimizer_spec.hyper_vector``).
+    hyper: np.ndarray
+    #: Its state, shaped like the params; empty arrays when it keeps fewer than two buffers.
+    state1: Params
+    state2: Params
+
+
+class Steps(NamedTuple):
+    """A block of training steps."""
+
+    #: The minibatches' row numbers, one row per step.
+    batches: np.ndarray
+    #: Each step's learning rate, in the working dtype.
+    rates: np.ndarray
+    #: The L2 strength.
+    reg: float
+    #: The optimizer step number before the first of these steps (Adam's bias correction).
+    step0: int
+
+
+class Workspace(NamedTuple):
+    """Scratch buffers for passes over ``len(Z)`` rows, allocated once and reused.
+
+    ``Z_parts`` holds the partial products of a training step whose product X@W1 is cut along
+    D (``kernels.layers.splits_columns``). ``block_W2``, ``block_sums`` and ``block_max`` hold
+    each block of rows' share of the gradients and the loss, and its largest magnitude of dA
+    (``kernels.layers.block_shares``); ``partial`` one value per block or chunk of other
+    tasks; ``row_max`` one per row.
+    """
+
+    Z: np.ndarray
+    A: np.ndarray
+    dA: np.ndarray
+    S: np.ndarray
+    dS: np.ndarray
+    row_loss: np.ndarray
+    row_max: np.ndarray
+    Z_parts: np.ndarray
+    partial: np.ndarray
+    block_W2: np.ndarray
+    block_sums: np.ndarray
+    block_max: np.ndarray
+    #: The minibatch, copied from the training data, and its labels.
+    Xb: np.ndarray
+    yb: np.ndarray
+    #: The gradients (``loss``'s result; in training, those of the last step but dW1's,
+    #: which the fused updates do not write).
+    dW1: np.ndarray
+    db1: np.ndarray
+    dW2: np.ndarray
+    db2: np.ndarray
+
+
+class Outputs(NamedTuple):
+    """What a call returns in arrays: each step's loss, or the classes or probabilities."""
+
+    losses: np.ndarray
+    classes: np.ndarray
+    probabilities: np.ndarray

@@ -1,0 +1,114 @@
+"""Constants and small helpers every kernel uses: casts, magnitudes and block boundaries.
+
+Determinism: results must be bitwise identical whatever the number of threads. So the blocks
+work is cut into depend on the shapes only (:func:`batch_pieces`, :data:`N_CHUNKS`), every
+block writes its own outputs, and the blocks' partial results are combined serially in block
+order, never through a parallel ``+=``.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+from numba import types
+from numba.extending import overload
+from numba.np.numpy_support import as_dtype
+
+from .._jit import INTERNAL, kernel, leaf
+
+#: Fixed number of chunks of a deterministic reduction (independent of the thread count).
+N_CHUNKS = 64
+#: Blocks a large product or batch is cut into: the CPUs this process may use, whatever the
+#: thread settings, so that results do not depend on the number of threads; at most N_CHUNKS,
+#: as buffers of that many values hold the blocks' results.
+BLAS_PIECES = max(1, min(N_CHUNKS, numba.config.NUMBA_DEFAULT_NUM_THREADS))
+#: Fewest rows (or columns) in a block: below that a product is too small to share.
+SMALLEST_BLOCK = 16
+#: Let a running sum be reordered into vector lanes; NaN and inf keep their meaning.
+REORDER_SUMS = {"reassoc", "nsz"}
+
+
+@kernel
+def chunk_bounds(c, n, n_chunks):
+    """The slice [lo, hi) of chunk ``c`` of ``n`` elements cut into ``n_chunks`` (may be empty)."""
+    step = (n + n_chunks - 1) // n_chunks
+    return min(n, c * step), min(n, (c + 1) * step)
+
+
+@kernel
+def batch_pieces(n):
+    """How many blocks to cut ``n`` rows (or columns) into: ``BLAS_PIECES``, unless that leaves
+    blocks of fewer than ``SMALLEST_BLOCK``. Depends on ``n`` alone, never on the threads."""
+    return max(1, min(BLAS_PIECES, n // SMALLEST_BLOCK))
+
+
+def cast(like, value):
+    """``value`` converted to the dtype of ``like`` (a scalar or an array), inside compiled code.
+
+    Numba promotes ``float32 * 0.5`` (and even ``float32 * 2``) to float64; writing constants
+    as ``cast(z, 0.5)`` keeps float32 kernels in float32.
+    """
+
+
+@overload(cast)
+def _cast_overload(like, value):
+    dtype = like.dtype if isinstance(like, types.Array) else like
+    target = as_dtype(dtype).type
+    return lambda like, value: target(value)
+
+
+def magnitude_bits(a):
+    """``(bits, mask)``: float array ``a`` viewed as unsigned integers of its width, and the mask
+    that clears the sign bit.
+
+    For floats without their sign, integer order is value order and NaN and inf sit above every
+    finite value, so ``max(bits & mask)`` is the largest magnitude, or the sign that one is not
+    finite. An integer maximum vectorises without fast-math flags (a float one would not).
+    """
+
+
+@overload(magnitude_bits)
+def _magnitude_bits_overload(a):
+    if a.dtype == types.float64:
+        return lambda a: (a.view(np.uint64), np.uint64(0x7FFF_FFFF_FFFF_FFFF))
+    if a.dtype == types.float32:
+        return lambda a: (a.view(np.uint32), np.uint32(0x7FFF_FFFF))
+    return None
+
+
+@leaf
+def max_magnitude_bits(a):
+    """The largest ``magnitude_bits`` of the 1-d array ``a`` (0 when empty), vectorised."""
+    bits, mask = magnitude_bits(a)
+    largest = mask ^ mask
+    for k in range(bits.size):
+        largest = max(largest, bits[k] & mask)
+    return largest
+
+
+@numba.njit(fastmath=REORDER_SUMS, **INTERNAL)
+def sum_chunk(a, squares):
+    """sum(a), or sum(a**2) with ``squares``, of a 1-d array, its additions reordered into
+    vector lanes (a leaf: the flags must not reach its callers' arithmetic)."""
+    s = cast(a, 0)
+    for k in range(a.size):
+        s += a[k] * a[k] if squares else a[k]
+    return s
+
+
+@kernel
+def largest_of(bits):
+    """max(bits) over a 1-d array of ``magnitude_bits`` (the blocks' or rows' results)."""
+    largest = bits[0]
+    for c in range(1, bits.size):
+        largest = max(largest, bits[c])
+    return largest
+
+
+@kernel
+def as_float(bits, scratch):
+    """The float whose bits are ``bits`` (a ``magnitude_bits`` value), read back through
+    ``scratch[0]`` (an array of the float's dtype) so that nothing is allocated."""
+    view, _ = magnitude_bits(scratch)
+    view[0] = bits
+    return scratch[0]

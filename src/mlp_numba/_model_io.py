@@ -1,0 +1,273 @@
+"""Model files: params, architecture and random state in one ``.npz``, read without pickle.
+
+The format itself; :mod:`mlp_numba.model_file` is its public face.
+
+The archive holds the four params under their own names, any extra arrays a caller keeps with the
+model (e.g. the CLI's preprocessing) under ``extra/<name>``, and one JSON document under
+``__mlp_numba__``: the format name and version, the library version, the sizes, the activation
+and its parameters, the dtype, the state of the net's random Generator (or ``null`` when it
+draws from NumPy's global state) and the caller's own metadata. Files are written atomically
+and read with ``allow_pickle=False``, so a file can neither run code nor be left half-written.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import _validation as v
+from ._atomic import atomic_write
+from ._optimizer_spec import OPTIMIZERS, resolve_optimizer
+from ._version import __version__
+
+FORMAT = "mlp-numba-model"
+#: The newest format version this library writes and reads.
+FORMAT_VERSION = 1
+_META_KEY = "__mlp_numba__"
+_PARAM_KEYS = ("W1", "b1", "W2", "b2")
+_EXTRA = "extra/"
+_OPTIMIZER = "optimizer/"
+_BIT_GENERATORS = ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64")
+
+
+class ModelFileError(ValueError):
+    """A model file is damaged, is not a model file, or needs a newer mlp_numba."""
+
+
+@dataclass
+class SavedModel:
+    """What :func:`load_model` returns: the net and what was saved beside it."""
+
+    net: object
+    metadata: dict = field(default_factory=dict)
+    arrays: dict = field(default_factory=dict)
+    library_version: str = ""
+
+
+def model_path(path):
+    """``path`` as a Path ending in ``.npz`` (appended when missing, as ``np.savez`` does)."""
+    path = Path(path)
+    return path if path.suffix == ".npz" else path.with_name(path.name + ".npz")
+
+
+def save_model(path, net, *, metadata=None, arrays=None):
+    """Write ``net`` to ``path`` (``.npz``) atomically; return the path written.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Where to write; ``.npz`` is appended when the name lacks it.
+    net : TwoLayerNet
+        The compiled or the reference net.
+    metadata : dict, optional
+        JSON-serialisable information kept with the model (e.g. the training settings).
+    arrays : dict of str to ndarray, optional
+        Extra numeric arrays kept with the model (e.g. the mean image used in preprocessing).
+
+    Returns
+    -------
+    pathlib.Path
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> from mlp_numba import TwoLayerNet
+    >>> net = TwoLayerNet(4, 3, 2, seed=0)
+    >>> path = save_model(pathlib.Path(tempfile.mkdtemp()) / "net", net)
+    >>> path.name
+    'net.npz'
+    >>> back = load_model(path, TwoLayerNet).net
+    >>> bool((back.params["W1"] == net.params["W1"]).all())
+    True
+    """
+    metadata = {} if metadata is None else metadata
+    arrays = {} if arrays is None else arrays
+    if not isinstance(metadata, dict):
+        raise TypeError(f"metadata must be a dict, got {type(metadata).__name__}")
+    if not isinstance(arrays, dict):
+        raise TypeError(f"arrays must be a dict, got {type(arrays).__name__}")
+    params = v.check_params(net.params, net.sizes, net.dtype)
+    header = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "library_version": __version__,
+        "class": type(net).__name__,
+        "sizes": list(net.sizes),
+        "activation": net.activation,
+        "activation_params": dict(net.activation_params),
+        "dtype": net.dtype.name,
+        "random_state": _rng_state(net._rng),
+        "optimizer": _optimizer_header(net.optimizer_state),
+        "metadata": metadata,
+    }
+    try:
+        document = json.dumps(header, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"metadata must be JSON-serialisable with finite numbers: {exc}") from exc
+    contents = {_META_KEY: np.array(document)}
+    contents.update(zip(_PARAM_KEYS, params, strict=True))
+    if net.optimizer_state is not None:
+        for i, buffers in enumerate(net.optimizer_state["buffers"]):
+            contents.update({f"{_OPTIMIZER}{i}/{k}": b for k, b in buffers.items()})
+    for name, value in arrays.items():
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"arrays keys must be non-empty strings, got {name!r}")
+        value = np.asarray(value)
+        if value.dtype.kind not in "biuf":
+            raise TypeError(f"arrays[{name!r}] must be numeric, got dtype {value.dtype}")
+        contents[_EXTRA + name] = value
+    path = model_path(path)
+    with atomic_write(path) as f:
+        np.savez(f, **contents)
+    return path
+
+
+def load_model(path, cls):
+    """Read a model file written by :func:`save_model`.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    cls : class
+        The net class to build (:class:`mlp_numba.TwoLayerNet` or the reference's).
+
+    Returns
+    -------
+    SavedModel
+        ``net`` with bitwise the saved params, plus the saved ``metadata`` and ``arrays``.
+
+    Raises
+    ------
+    FileNotFoundError
+        When there is no such file.
+    ModelFileError
+        When the file is not a model file, is damaged, or comes from a newer format version.
+    """
+    path = Path(path)
+    with open(path, "rb") as f:  # raises FileNotFoundError, IsADirectoryError, ...
+        magic = f.read(4)
+    if magic not in (b"PK\x03\x04", b"PK\x05\x06"):
+        raise ModelFileError(f"{path} is not an mlp-numba model file (not an .npz archive)")
+    try:
+        archive = np.load(path, allow_pickle=False)
+        if not isinstance(archive, np.lib.npyio.NpzFile):
+            raise ModelFileError(f"{path} is not an mlp-numba model file (not an .npz archive)")
+        with archive:
+            contents = {name: archive[name] for name in archive.files}
+    except (FileNotFoundError, IsADirectoryError, PermissionError, ModelFileError):
+        raise
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as exc:
+        raise ModelFileError(f"{path} is damaged or not a model file: {exc}") from exc
+    try:
+        return _restore(path, cls, contents)
+    except ModelFileError:
+        raise
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelFileError(f"{path} is damaged: {exc}") from exc
+
+
+def _restore(path, cls, contents):
+    header = _read_header(path, contents)
+    sizes = tuple(header["sizes"])
+    dtype = np.dtype(header["dtype"])
+    params = {}
+    for key in _PARAM_KEYS:
+        if key not in contents:
+            raise ModelFileError(f"{path} is damaged: it has no {key!r} array")
+        params[key] = np.array(contents[key], order="C", copy=True)
+    rng = _rng_from_state(header["random_state"])
+    net = cls._restore(sizes, header["activation"], header["activation_params"], dtype, params, rng)
+    if not all(np.isfinite(p).all() for p in params.values()):
+        raise ModelFileError(f"{path} is damaged: its params hold NaN or inf")
+    net.optimizer_state = _optimizer_state(path, header.get("optimizer"), contents, net)
+    arrays = {k[len(_EXTRA) :]: a for k, a in contents.items() if k.startswith(_EXTRA)}
+    metadata = header["metadata"]
+    if not isinstance(metadata, dict):
+        raise ModelFileError(f"{path} is damaged: its metadata is not a JSON object")
+    return SavedModel(net, metadata, arrays, str(header["library_version"]))
+
+
+def _read_header(path, contents):
+    if _META_KEY not in contents:
+        raise ModelFileError(f"{path} is not an mlp-numba model file (no {_META_KEY} record)")
+    raw = contents[_META_KEY]
+    if raw.dtype.kind != "U" or raw.ndim != 0:
+        raise ModelFileError(f"{path} is damaged: its {_META_KEY} record is not a string")
+    try:
+        header = json.loads(str(raw[()]))
+    except json.JSONDecodeError as exc:
+        raise ModelFileError(f"{path} is damaged: its metadata is not valid JSON ({exc})") from exc
+    if not isinstance(header, dict) or header.get("format") != FORMAT:
+        raise ModelFileError(f"{path} is not an mlp-numba model file")
+    version = header.get("format_version")
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise ModelFileError(f"{path} is damaged: bad format_version {version!r}")
+    if version > FORMAT_VERSION:
+        raise ModelFileError(
+            f"{path} was written in model format version {version} by mlp_numba "
+            f"{header.get('library_version', '?')}; this mlp_numba {__version__} reads up to "
+            f"version {FORMAT_VERSION}: upgrade mlp-numba to load it"
+        )
+    missing = [
+        k
+        for k in ("sizes", "activation", "activation_params", "dtype", "random_state", "metadata")
+        if k not in header
+    ]
+    if missing:
+        raise ModelFileError(f"{path} is damaged: its metadata lacks {missing}")
+    if not isinstance(header["sizes"], list) or len(header["sizes"]) != 3:
+        raise ModelFileError(f"{path} is damaged: sizes must be a list of 3 integers")
+    return header
+
+
+def _rng_state(rng):
+    if rng is None:
+        return None
+    state = rng.bit_generator.state
+    return json.loads(json.dumps(state, default=lambda a: np.asarray(a).tolist()))
+
+
+def _rng_from_state(state):
+    if state is None:
+        return None
+    if not isinstance(state, dict) or state.get("bit_generator") not in _BIT_GENERATORS:
+        raise ModelFileError(f"unknown random state {state!r:.80}")
+    bit_generator = getattr(np.random, state["bit_generator"])()
+    if state["bit_generator"] == "MT19937":
+        state = {**state, "state": {**state["state"]}}
+        state["state"]["key"] = np.asarray(state["state"]["key"], dtype=np.uint32)
+    bit_generator.state = state
+    return np.random.Generator(bit_generator)
+
+
+def _optimizer_header(state):
+    if state is None:
+        return None
+    return {"name": state["name"], "params": state["params"], "step": int(state["step"]),
+            "buffers": len(state["buffers"])}  # fmt: skip
+
+
+def _optimizer_state(path, header, contents, net):
+    """The saved optimizer state, checked against the net, or None when none was saved."""
+    if header is None:
+        return None
+    try:
+        name, values = resolve_optimizer(header["name"], header["params"])
+        step, count = header["step"], header["buffers"]
+        if not isinstance(step, int) or step < 0 or count != OPTIMIZERS[name][2]:
+            raise ValueError(f"bad step {step!r} or buffer count {count!r}")
+        buffers = [
+            {k: np.array(contents[f"{_OPTIMIZER}{i}/{k}"], order="C") for k in _PARAM_KEYS}
+            for i in range(count)
+        ]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelFileError(f"{path} is damaged: bad optimizer state ({exc})") from exc
+    for buffer in buffers:
+        for k, b in buffer.items():
+            if b.shape != net.params[k].shape or b.dtype != net.dtype:
+                raise ModelFileError(f"{path} is damaged: optimizer buffer {k!r} does not fit")
+    return {"name": name, "params": values, "step": step, "buffers": buffers}
