@@ -1,11 +1,19 @@
-"""asv suites: forward, loss and gradients, a training step (per activation and per optimizer),
-a training epoch and predict.
+"""asv suites: the time to the first result (start-up and compiling, in fresh processes),
+forward, loss and gradients, a training step (per activation and per optimizer), a training
+epoch and predict.
 
-Each ``setup`` builds the data and warms the JIT (the compiled code is cached on disk, so only
-the first run compiles). ``track_ratio_to_gemm`` reports a step's time over the time of its two
-big products (X@W1 and X^T@dZ) measured in the same process: the step's distance from its floor.
+Each ``setup`` of the steady-state suites builds the data and warms the JIT (the compiled code
+is cached on disk, so only the first run compiles). ``track_ratio_to_gemm`` reports a step's
+time over the time of its two big products (X@W1 and X^T@dZ) measured in the same process: the
+step's distance from its floor. ``StartUp`` times what a user waits for before the first result,
+so that a change that slows compiling shows across commits like one that slows a step.
 """
 
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
 import time
 
 import numpy as np
@@ -141,3 +149,56 @@ class Predict:
         return _median(lambda: self.net.predict(self.X)) / _median(lambda: self.X @ W1)
 
     track_ratio_to_gemm.unit = "predict / GEMM"
+
+
+# A fresh process's first result: import, a 784-100-10 net, one train call that scores too.
+_FIRST_TRAIN = """
+import numpy as np
+import mlp_numba
+rng = np.random.default_rng(0)
+X, y = rng.standard_normal((2000, 784)), rng.integers(0, 10, 2000)
+net = mlp_numba.TwoLayerNet(784, 100, 10, activation="{activation}", dtype="{dtype}", seed=0)
+net.train(X, y, X[:500], y[:500], num_iters=20)
+"""
+_USE_CACHE = "import os; os.environ['NUMBA_CACHE_DIR'] = {folder!r}"
+
+
+class StartUp:
+    """Seconds from a fresh interpreter to the first ``train`` result (asv's ``timeraw_``: the
+    statement runs in a new process, its imports included), with an empty compiled-code cache
+    (``cold``: everything compiles) or one filled by an earlier process (``warm``: the
+    compiled code loads)."""
+
+    params = ["float64", "float32"]
+    param_names = ["dtype"]
+    repeat = (1, 3, 120.0)
+    timeout = 600
+
+    def setup(self, dtype):
+        self.folder = tempfile.mkdtemp(prefix="mlp-numba-asv-")
+        self.warm = os.path.join(self.folder, "warm")
+        code = _USE_CACHE.format(folder=self.warm) + "\n" + self._first(dtype, "relu")
+        subprocess.run([sys.executable, "-c", code], check=True, timeout=self.timeout)
+
+    def teardown(self, dtype):
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    @staticmethod
+    def _first(dtype, activation):
+        return _FIRST_TRAIN.format(dtype=dtype, activation=activation)
+
+    def _empty_cache(self):
+        return _USE_CACHE.format(folder=tempfile.mkdtemp(dir=self.folder))
+
+    def timeraw_cold_first_train(self, dtype):
+        return self._first(dtype, "relu"), self._empty_cache()
+
+    def timeraw_warm_first_train(self, dtype):
+        return self._first(dtype, "relu"), _USE_CACHE.format(folder=self.warm)
+
+    def timeraw_warm_next_activation(self, dtype):
+        """Another activation after relu's compile: in one engine, nothing compiles."""
+        return self._first(dtype, "tanh"), _USE_CACHE.format(folder=self.warm)
+
+    def timeraw_import(self, dtype):
+        return "import mlp_numba; mlp_numba.TwoLayerNet", _USE_CACHE.format(folder=self.warm)

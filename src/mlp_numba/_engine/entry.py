@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._jit import kernel
+from ._jit import kernel, leaf
 from .kernels.common import N_CHUNKS, as_float, batch_pieces, cast, largest_of, magnitude_bits
 from .kernels.layers import (
     GRADIENT,
@@ -43,6 +43,7 @@ from .parallel import (
     SCORE,
     WEIGHT_GRADIENT,
     in_parallel,
+    link_blocks,
     task,
 )
 
@@ -65,7 +66,7 @@ def _largest(bits, n, scratch):
     return as_float(largest_of(bits[:n]), scratch)
 
 
-@kernel
+@leaf
 def forward_backward(X, y, idx, mode, model, optimizer, work, out, reg, norm):
     """A batch's forward and backward pass: the loss (with the L2 term ``reg * norm``), and
     into ``work.grads`` dW2, db1 and db2 (without the L2 term's gradient). Returns the loss,
@@ -143,7 +144,7 @@ def loss_and_grads(X, y, model, optimizer, steps, work, out):
     reg = cast(W1, steps.reg)
     idx = work.yb[:0]
     loss, finite, _, _ = forward_backward(
-        X, y, idx, INPUT, model, optimizer, work, out, reg, squared_norm(W1, W2)
+        X, y, idx, np.int64(INPUT), model, optimizer, work, out, reg, squared_norm(W1, W2)
     )
     pieces = batch_pieces(X.shape[1])
     gradient = task(WEIGHT_GRADIENT, pieces, GRADIENT_OF_INPUT, idx, 0, 0, 0, optimizer)
@@ -208,6 +209,7 @@ def run(op, X, y, model, optimizer, steps, work, out):
     value : float
         ``LOSS``: the loss; otherwise 0.
     """
+    op += link_blocks(task(LARGEST, 0, 0, work.yb[:0], 0, 0, 0, optimizer), X, y, model, work, out)
     if op == TRAIN:
         return np.int64(train_steps(X, y, model, optimizer, steps, work, out)), np.float64(0)
     if op == LOSS:

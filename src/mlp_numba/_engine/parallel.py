@@ -13,9 +13,11 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit, prange
+from numba import njit, prange, types
+from numba.extending import intrinsic
 
 from ._jit import INTERNAL, kernel, leaf
+from ._linking import call_unlinked, compile_result, link
 from .kernels.blas import gemm
 from .kernels.common import chunk_bounds, magnitude_bits, max_magnitude_bits
 from .kernels.layers import (
@@ -132,6 +134,30 @@ def run_block(t, p, X, y, model, work, out):
         bits[p] = max_magnitude_bits(values[lo:hi])
 
 
+@intrinsic
+def _run_block_unlinked(typingctx, t, p, X, y, model, work, out):
+    """``run_block(...)``, its code left out of the parallel region's libraries (``_linking``)."""
+    result = compile_result(run_block, (t, p, X, y, model, work, out))
+
+    def codegen(context, builder, signature, values):
+        return call_unlinked(context, builder, result, values)
+
+    return result.signature, codegen
+
+
+@intrinsic
+def link_blocks(typingctx, t, X, y, model, work, out):
+    """Copies ``run_block``'s code for these argument types into the library being compiled:
+    the entry point's, which must hold every kernel the parallel region calls. Returns 0, for
+    the caller to use so that the call is not dropped as dead code."""
+    result = compile_result(run_block, (t, types.int64, X, y, model, work, out))
+
+    def codegen(context, builder, signature, values):
+        return link(context, builder, result)
+
+    return types.int64(t, X, y, model, work, out), codegen
+
+
 @njit(parallel=True, **INTERNAL)
 def in_parallel(t, X, y, model, work, out):
     """The ``t.pieces`` blocks of task ``t``, side by side on Numba's threads.
@@ -153,4 +179,4 @@ def in_parallel(t, X, y, model, work, out):
         Where scoring writes classes or probabilities.
     """
     for p in prange(t.pieces):
-        run_block(t, np.int64(p), X, y, model, work, out)
+        _run_block_unlinked(t, np.int64(p), X, y, model, work, out)

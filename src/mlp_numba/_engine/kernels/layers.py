@@ -78,7 +78,7 @@ def scores_of_rows(lo, hi, model, Z, A, S):
             S[i, j] += b2[j]
 
 
-@leaf
+@kernel
 def forward_backward_rows(lo, hi, rows, model, work):
     """Rows lo:hi of the batch, whose Z already holds X@W1 and whose labels are in ``work.yb``,
     to dA, the gradient at the pre-activation; the scores' gradient is scaled by the batch's
@@ -99,7 +99,7 @@ def forward_backward_rows(lo, hi, rows, model, work):
     activation_grad_rows(model.activation, Z, A, dA, model.activation_params, lo, hi)
 
 
-@leaf
+@kernel
 def block_shares(lo, hi, p, work):
     """Rows lo:hi's share of dW2 = A.T @ dS, db1, db2 and the loss's sum, as block ``p``:
     ``work.block_W2[p]`` and ``work.block_sums[p]`` = (db1 share, db2 share, loss sum).
@@ -133,7 +133,7 @@ def splits_columns(W1, pieces):
     return W1.size * W1.itemsize > COLUMN_SPLIT_BYTES and pieces > 1
 
 
-@leaf
+@kernel
 def gather_columns_block(lo, hi, p, X, idx, W1, work):
     """Columns lo:hi of the minibatch X[idx] copied into ``work.Xb`` and multiplied by W1's rows
     lo:hi, into Z for block 0 and into ``work.Z_parts[p - 1]`` for the others. Returns the
@@ -168,7 +168,7 @@ SGD_BY_PRODUCT = 2
 GRADIENT_AND_UPDATE = 3
 
 
-@leaf
+@kernel
 def weight_gradient_block(lo, hi, p, task, X, model, work):
     """Rows lo:hi of dW1 = batch.T @ dA, and with it, by ``task.mode``, the update of W1's rows
     lo:hi (``parallel.Task`` has the optimizer). With an update, ``work.partial[p]`` gets the
@@ -198,7 +198,7 @@ def weight_gradient_block(lo, hi, p, task, X, model, work):
 SCORES, CLASSES, PROBABILITIES = 0, 1, 2
 
 
-@leaf
+@kernel
 def score_block(lo, hi, mode, X, model, work, out):
     """Rows lo:hi of X to their scores, and by ``mode`` their classes or probabilities in
     ``out``. ``work.row_max``'s bits get each row's largest magnitude of the hidden
