@@ -118,7 +118,7 @@ def run_process(what, env, tmp):
     return seconds
 
 
-def time_case(name, src, runs):
+def measure_case(name, src, runs):
     what, cache = CASES[name]
     seconds = []
     for _ in range(runs):
@@ -149,7 +149,7 @@ def main(argv=None):
     print("| case | median s | runs |")
     print("| --- | --- | --- |")
     for name in names:
-        seconds = time_case(name, args.src, args.runs)
+        seconds = measure_case(name, args.src, args.runs)
         results[name] = seconds
         runs = ", ".join(f"{s:.2f}" for s in seconds)
         print(f"| {name} | {statistics.median(seconds):.2f} | {runs} |", flush=True)
