@@ -4,6 +4,7 @@ Usage::
 
     python bench/compare.py                      # all shapes, markdown table on stdout
     python bench/compare.py --shapes mnist --json results.json
+    python bench/compare.py --skip-main --optimizers adam --activations tanh,gelu
 
 For each shape (B=200, C=10) and dtype it times, in this one process and in turn (rounds that
 take every candidate once, see ``interleaved_medians``), the median of:
@@ -13,8 +14,10 @@ PyTorch (when installed) and of scikit-learn's MLPClassifier (plain SGD, ``parti
 minibatch), and ``predict`` on 10,000 rows against its first product. The training rows are
 10,000 random ones; a timing is one ``train`` call of ``--iters`` steps (200: four epochs), so
 its input check and epoch-end bookkeeping weigh as in a short training run. Ratios are taken between
-medians of the same run. Thread counts are the process's own: set ``NUMBA_NUM_THREADS`` and
-``OPENBLAS_NUM_THREADS`` (and for PyTorch ``--torch-threads``) to compare 1 and 2 threads.
+medians of the same run. ``--optimizers`` and ``--activations`` add tables of mlp_numba's step
+over the same floor, timed in turn with it, per optimizer and per activation. Thread counts are
+the process's own: set ``NUMBA_NUM_THREADS`` and ``OPENBLAS_NUM_THREADS`` (and for PyTorch
+``--torch-threads``) to compare 1 and 2 threads.
 """
 
 from __future__ import annotations
@@ -88,10 +91,10 @@ def gemm_floor(X, W1, dZ):
     return lambda: [t for _ in range(5) for t in pair()]
 
 
-def train_timer(cls, X, y, D, H, dtype, iters, optimizer="sgd"):
+def train_timer(cls, X, y, D, H, dtype, iters, optimizer="sgd", activation="relu"):
     # One train call per timing, as in real use: it includes the input check (a pass over X,
     # 10,000 rows) and the epoch-end accuracies, spread over 200 steps (4 epochs) by default.
-    net = cls(D, H, C, std=1e-3, dtype=dtype, seed=0)
+    net = cls(D, H, C, std=1e-3, dtype=dtype, seed=0, activation=activation)
     kw = dict(learning_rate=1e-4, learning_rate_decay=1.0, reg=1e-5, batch_size=B)
     if optimizer != "sgd":
         kw["optimizer"] = optimizer
@@ -201,17 +204,33 @@ def run_shape(name, dtype, args):
     return row
 
 
-def run_optimizer(name, dtype, optimizer, args):
-    """One step of mlp_numba with ``optimizer``, timed in turn with the GEMM floor."""
+def run_variant(name, dtype, args, optimizer="sgd", activation="relu"):
+    """One step of mlp_numba with ``optimizer`` and ``activation``, timed in turn with the
+    GEMM floor."""
     D, H = SHAPES[name]
     X, y, W1, dZ = shape_data(D, H, dtype)
     timers = {
         "gemm": gemm_floor(X, W1, dZ),
-        "ours": train_timer(TwoLayerNet, X, y, D, H, dtype, args.iters, optimizer),
+        "ours": train_timer(TwoLayerNet, X, y, D, H, dtype, args.iters, optimizer, activation),
     }
     medians = interleaved_medians(timers, args.repeat)
     return {"shape": name, "dtype": np.dtype(dtype).name, "optimizer": optimizer,
-            "gemm_ms": 1e3 * medians["gemm"], "ours_ms": 1e3 * medians["ours"]}  # fmt: skip
+            "activation": activation, "gemm_ms": 1e3 * medians["gemm"],
+            "ours_ms": 1e3 * medians["ours"]}  # fmt: skip
+
+
+def variant_table(rows):
+    lines = [
+        "| shape | dtype | optimizer | activation | 2 GEMMs ms | mlp_numba ms | / GEMMs |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in rows:
+        step_ratio = fmt(ratio(r["ours_ms"], r["gemm_ms"]), ".2f")
+        lines.append(
+            f"| {r['shape']} | {r['dtype']} | {r['optimizer']} | {r['activation']} "
+            f"| {fmt(r['gemm_ms'])} | {fmt(r['ours_ms'])} | {step_ratio} |"
+        )
+    return "\n".join(lines)
 
 
 def fmt(v, spec=".3f"):
@@ -258,16 +277,21 @@ def main(argv=None):
         help="also time mlp_numba's step with these optimizers (comma-separated), e.g. "
         "momentum,nesterov,adam,adamw: a second table",
     )
+    parser.add_argument(
+        "--activations",
+        default="",
+        help="also time mlp_numba's SGD step with these activations (comma-separated), e.g. "
+        "tanh,gelu: a third table",
+    )
+    parser.add_argument("--skip-main", action="store_true", help="only the other tables")
     args = parser.parse_args(argv)
     for name in args.shapes.split(","):
         if name not in SHAPES:
             parser.error(f"--shapes: unknown shape {name!r}; choose from {', '.join(SHAPES)}")
 
-    rows = [
-        run_shape(name, np.dtype(dt).type, args)
-        for name in args.shapes.split(",")
-        for dt in args.dtypes.split(",")
-    ]
+    cases = [(name, np.dtype(dt).type) for name in args.shapes.split(",")
+             for dt in args.dtypes.split(",")]  # fmt: skip
+    rows = [] if args.skip_main else [run_shape(name, dtype, args) for name, dtype in cases]
     machine = {
         "cpu_count": os.cpu_count(),
         "machine": platform.machine(),
@@ -276,28 +300,28 @@ def main(argv=None):
         "NUMBA_NUM_THREADS": os.environ.get("NUMBA_NUM_THREADS"),
         "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS"),
     }
-    print(markdown(rows))
-    optimizer_rows = []
-    if args.optimizers:
-        optimizer_rows = [
-            run_optimizer(name, np.dtype(dt).type, optimizer, args)
-            for name in args.shapes.split(",")
-            for dt in args.dtypes.split(",")
-            for optimizer in ["sgd", *args.optimizers.split(",")]
-        ]
-        print()
-        print("| shape | dtype | optimizer | 2 GEMMs ms | mlp_numba ms | / GEMMs |")
-        print("| --- | --- | --- | --- | --- | --- |")
-        for r in optimizer_rows:
-            step_ratio = fmt(ratio(r["ours_ms"], r["gemm_ms"]), ".2f")
-            print(
-                f"| {r['shape']} | {r['dtype']} | {r['optimizer']} | {fmt(r['gemm_ms'])} "
-                f"| {fmt(r['ours_ms'])} | {step_ratio} |"
-            )
+    if rows:
+        print(markdown(rows), flush=True)
+    optimizer_rows = [
+        run_variant(name, dtype, args, optimizer=optimizer)
+        for name, dtype in cases
+        for optimizer in (["sgd", *args.optimizers.split(",")] if args.optimizers else [])
+    ]
+    if optimizer_rows:
+        print("\n" + variant_table(optimizer_rows), flush=True)
+    activation_rows = [
+        run_variant(name, dtype, args, activation=activation)
+        for name, dtype in cases
+        for activation in (["relu", *args.activations.split(",")] if args.activations else [])
+    ]
+    if activation_rows:
+        print("\n" + variant_table(activation_rows), flush=True)
     if args.json:
         tmp = args.json + ".tmp"
         with open(tmp, "w") as f:
-            json.dump({"machine": machine, "rows": rows, "optimizers": optimizer_rows}, f, indent=2)
+            results = {"machine": machine, "rows": rows, "optimizers": optimizer_rows,
+                       "activations": activation_rows}  # fmt: skip
+            json.dump(results, f, indent=2)
         os.replace(tmp, args.json)
 
 

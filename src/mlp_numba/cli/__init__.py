@@ -15,13 +15,9 @@ from .._activation_spec import ACTIVATIONS
 from .._optimizer_spec import OPTIMIZERS, SCHEDULES
 from .._version import __version__
 from ..datasets import DATASETS
+from ._errors import EXIT_ERROR, EXIT_INTERRUPTED, UserError
 
-EXIT_ERROR = 2
-EXIT_INTERRUPTED = 130  # the shell's convention for a process stopped by SIGINT
-
-
-class UserError(Exception):
-    """A problem with what the user asked for, reported as one line."""
+__all__ = ["EXIT_ERROR", "EXIT_INTERRUPTED", "UserError", "main"]
 
 
 class _Parser(argparse.ArgumentParser):

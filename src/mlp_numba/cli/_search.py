@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..datasets import prepare
 from ..search import grid, random_configs, run_search
-from . import UserError
+from ._errors import UserError
 
 _OPTIONS = {  # option -> (search key, value type)
     "hidden_size": ("hidden_size", int),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import UserError
+from ._errors import UserError
 
 
 def limit_threads(threads):

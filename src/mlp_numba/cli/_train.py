@@ -16,7 +16,7 @@ from .._progress import ProgressBar
 from .._version import __version__
 from ..datasets import prepare
 from ..net import TwoLayerNet
-from . import EXIT_INTERRUPTED, UserError
+from ._errors import EXIT_INTERRUPTED, UserError
 from ._threads import limit_threads
 
 # Defaults per data set: each trains to a good accuracy in seconds to minutes on 2 cores.

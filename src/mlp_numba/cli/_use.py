@@ -9,7 +9,7 @@ import numpy as np
 from .._atomic import atomic_write
 from ..datasets import Preprocessing, load_test_split
 from ..model_file import load_model
-from . import UserError
+from ._errors import UserError
 
 
 def _load(path):

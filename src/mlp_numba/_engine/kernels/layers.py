@@ -64,39 +64,66 @@ def _column_sums(M, out):
             out[j] += row[j]
 
 
-@leaf
-def scores_of_rows(lo, hi, model, Z, A, S):
-    """Rows lo:hi, given Z = X@W1 there: Z += b1, A = activation(Z), S = A@W2 + b2."""
-    b1, W2, b2 = model.b1, model.W2, model.b2
-    for i in range(lo, hi):
-        for j in range(Z.shape[1]):
-            Z[i, j] += b1[j]
-    activate_rows(model.activation, Z, A, model.activation_params, lo, hi)
-    gemm(False, False, A[lo:hi], W2, S[lo:hi])
-    for i in range(lo, hi):
-        for j in range(S.shape[1]):
-            S[i, j] += b2[j]
+# The layers' primitives on a block of rows lo:hi. A net is composed of them: a hidden layer is
+# ``add_bias_rows`` and ``activate_rows`` on its product (``dense_rows``) with the layer below;
+# the output layer is a ``dense_rows`` and ``softmax_cross_entropy_rows``; going back, a layer
+# takes the gradient of the layer above through its weights (``dense_backward_rows``) and its
+# activation (``activations.activation_grad_rows``). A deeper net loops over its hidden layers.
 
 
 @kernel
-def forward_backward_rows(lo, hi, rows, model, work):
-    """Rows lo:hi of the batch, whose Z already holds X@W1 and whose labels are in ``work.yb``,
-    to dA, the gradient at the pre-activation; the scores' gradient is scaled by the batch's
-    ``rows``. Leaves each row's loss in ``work.row_loss``."""
-    Z, A, dA, S, dS, labels, row_loss = (
-        work.Z, work.A, work.dA, work.S, work.dS, work.yb, work.row_loss
-    )  # fmt: skip
+def add_bias_rows(lo, hi, b, Z):
+    """Z[lo:hi] += b."""
+    for i in range(lo, hi):
+        for j in range(Z.shape[1]):
+            Z[i, j] += b[j]
+
+
+@kernel
+def dense_rows(lo, hi, A, W, b, Z):
+    """Z[lo:hi] = A[lo:hi] @ W + b."""
+    gemm(False, False, A[lo:hi], W, Z[lo:hi])
+    add_bias_rows(lo, hi, b, Z)
+
+
+@kernel
+def dense_backward_rows(lo, hi, dZ, W, dA):
+    """dA[lo:hi] = dZ[lo:hi] @ W.T: the gradient at the layer's input."""
+    gemm(False, True, dZ[lo:hi], W, dA[lo:hi])
+
+
+@kernel
+def softmax_cross_entropy_rows(lo, hi, rows, S, labels, dS, row_loss):
+    """Each row's cross-entropy of softmax(S) against ``labels`` into ``row_loss``, and the
+    gradient of the batch's mean loss at S into dS (scaled by the batch's ``rows``)."""
     n = cast(S, rows)
     one = cast(S, 1)
-    scores_of_rows(lo, hi, model, Z, A, S)
     for i in range(lo, hi):
         m, total = softmax_row(S, i, dS)
         row_loss[i] = np.log(total) - (S[i, labels[i]] - m)
         dS[i, labels[i]] -= one
         for j in range(S.shape[1]):
             dS[i, j] = dS[i, j] / n
-    gemm(False, True, dS[lo:hi], model.W2, dA[lo:hi])
-    activation_grad_rows(model.activation, Z, A, dA, model.activation_params, lo, hi)
+
+
+@leaf
+def scores_of_rows(lo, hi, model, Z, A, S):
+    """Rows lo:hi, given Z = X@W1 there: the hidden layer Z += b1, A = activation(Z), and the
+    output layer S = A@W2 + b2."""
+    add_bias_rows(lo, hi, model.b1, Z)
+    activate_rows(model.activation, Z, A, model.activation_params, lo, hi)
+    dense_rows(lo, hi, A, model.W2, model.b2, S)
+
+
+@kernel
+def forward_backward_rows(lo, hi, rows, model, work):
+    """Rows lo:hi of the batch, whose Z already holds X@W1 and whose labels are in ``work.yb``,
+    to dA, the gradient at the hidden layer's pre-activation; the scores' gradient is scaled
+    by the batch's ``rows``. Leaves each row's loss in ``work.row_loss``."""
+    scores_of_rows(lo, hi, model, work.Z, work.A, work.S)
+    softmax_cross_entropy_rows(lo, hi, rows, work.S, work.yb, work.dS, work.row_loss)
+    dense_backward_rows(lo, hi, work.dS, model.W2, work.dA)
+    activation_grad_rows(model.activation, work.Z, work.A, work.dA, model.activation_params, lo, hi)
 
 
 @kernel
