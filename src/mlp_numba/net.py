@@ -106,7 +106,7 @@ class TwoLayerNet(NetBase):
         if scores:
             out = np.empty((len(X), self.output_size), self.dtype)
         model = self._model()
-        work = engine.workspace(min(len(X), _SCORE_ROWS), self.sizes, self.dtype)
+        work = engine.scoring_workspace(min(len(X), _SCORE_ROWS), self.sizes, self.dtype)
         finite = True
         for start in range(0, len(X), _SCORE_ROWS):
             rows = slice(start, start + _SCORE_ROWS)

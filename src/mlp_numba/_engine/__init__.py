@@ -12,6 +12,7 @@ The layers, from the public API down: ``net.TwoLayerNet`` (validation, bookkeepi
 
 from __future__ import annotations
 
+import functools
 import threading
 
 import numba
@@ -39,12 +40,23 @@ def _readonly(array):
     return array
 
 
-def params_like(sizes, dtype, empty=False):
-    """New arrays shaped like the params (all empty with ``empty``)."""
-    D, H, C = (0, 0, 0) if empty else sizes
+def params_like(sizes, dtype):
+    """New arrays shaped like the params."""
+    D, H, C = sizes
     return Params(
         np.empty((D, H), dtype), np.empty(H, dtype), np.empty((H, C), dtype), np.empty(C, dtype)
     )
+
+
+@functools.cache
+def _nothing(dtype):
+    """Empty arrays of every buffer's type, shared by the calls that use no such buffer (they
+    hold no element, so nothing is ever written to them)."""
+    full = workspace(0, (0, 0, 0), dtype)
+    return {
+        "params": params_like((0, 0, 0), dtype),
+        "work": Workspace(*(np.empty((0,) * a.ndim, a.dtype) for a in full)),
+    }
 
 
 def model(params, activation, activation_params):
@@ -58,7 +70,7 @@ def optimizer(code, hyper, buffers, sizes, dtype):
     shaped like the params (the net's optimizer state)."""
     states = [Params(b["W1"], b["b1"], b["W2"], b["b2"]) for b in buffers]
     while len(states) < 2:
-        states.append(params_like(sizes, dtype, empty=True))
+        states.append(_nothing(dtype)["params"])
     return Optimizer(int(code), hyper, states[0], states[1])
 
 
@@ -86,8 +98,22 @@ def workspace(n_rows, sizes, dtype, *, batch=False):
     )
 
 
+def scoring_workspace(n_rows, sizes, dtype):
+    """Buffers for scoring ``n_rows`` rows: only those scoring writes are allocated."""
+    _, H, C = sizes
+    return _nothing(dtype)["work"]._replace(
+        Z=np.empty((n_rows, H), dtype),
+        A=np.empty((n_rows, H), dtype),
+        S=np.empty((n_rows, C), dtype),
+        row_max=np.empty(n_rows, dtype),
+        partial=np.empty(N_CHUNKS, dtype),
+    )
+
+
 def rows_of(work, n):
-    """``work``'s buffers for its first ``n`` rows."""
+    """``work``'s buffers for its first ``n`` rows (``work`` itself when it has ``n``)."""
+    if len(work.Z) == n:
+        return work
     per_row = ("Z", "A", "dA", "S", "dS", "row_loss", "row_max", "yb")
     views = {name: getattr(work, name)[:n] for name in per_row}
     return work._replace(Z_parts=work.Z_parts[:, :n], **views)
@@ -109,19 +135,20 @@ class Engine:
     def _placeholders(self):
         """Empty bundles for the arguments an operation does not use."""
         dt = self.dtype
-        empty = params_like((0, 0, 0), dt, empty=True)
+        nothing = _nothing(dt)
+        empty = nothing["params"]
         return {
             "y": np.empty(0, np.intp),
             "optimizer": Optimizer(0, np.zeros(4), empty, empty),
             "steps": Steps(np.empty((0, 0), np.intp), np.empty(0, dt), 0.0, 0),
             "out": Outputs(np.empty(0, dt), np.empty(0, np.intp), np.empty((0, 0), dt)),
-            "work": workspace(0, (0, 0, 0), dt),
+            "work": nothing["work"],
         }
 
     def _signature(self):
         """The entry point's argument types: read-only inputs, the bundles of this dtype."""
         dt, none = self.dtype, self._none
-        example = model(params_like((1, 1, 2), dt), "relu", np.zeros(1, dt))
+        example = model(_nothing(dt)["params"], "relu", np.zeros(1, dt))
         arguments = (
             0,
             _readonly(np.empty((0, 0), dt)),
@@ -188,8 +215,7 @@ class Engine:
 
     @property
     def _dummy_model(self):
-        dt = self.dtype
-        return model(params_like((0, 0, 0), dt, empty=True), "relu", np.zeros(1, dt))
+        return model(_nothing(self.dtype)["params"], "relu", np.zeros(1, self.dtype))
 
 
 _ENGINES = {}
