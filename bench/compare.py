@@ -302,20 +302,17 @@ def main(argv=None):
     }
     if rows:
         print(markdown(rows), flush=True)
-    optimizer_rows = [
-        run_variant(name, dtype, args, optimizer=optimizer)
-        for name, dtype in cases
-        for optimizer in (["sgd", *args.optimizers.split(",")] if args.optimizers else [])
-    ]
-    if optimizer_rows:
-        print("\n" + variant_table(optimizer_rows), flush=True)
-    activation_rows = [
-        run_variant(name, dtype, args, activation=activation)
-        for name, dtype in cases
-        for activation in (["relu", *args.activations.split(",")] if args.activations else [])
-    ]
-    if activation_rows:
-        print("\n" + variant_table(activation_rows), flush=True)
+    variants = {}  # "optimizer" or "activation" -> rows of mlp_numba's step with each
+    for kind, asked, first in (("optimizer", args.optimizers, "sgd"),
+                               ("activation", args.activations, "relu")):  # fmt: skip
+        variants[kind] = [
+            run_variant(name, dtype, args, **{kind: value})
+            for name, dtype in cases
+            for value in ([first, *asked.split(",")] if asked else [])
+        ]
+        if variants[kind]:
+            print("\n" + variant_table(variants[kind]), flush=True)
+    optimizer_rows, activation_rows = variants["optimizer"], variants["activation"]
     if args.json:
         tmp = args.json + ".tmp"
         with open(tmp, "w") as f:

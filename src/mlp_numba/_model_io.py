@@ -127,26 +127,8 @@ def save_model(path, net, *, metadata=None, arrays=None):
 
 
 def load_model(path, cls):
-    """Read a model file written by :func:`save_model`.
-
-    Parameters
-    ----------
-    path : str or os.PathLike
-    cls : class
-        The net class to build (:class:`mlp_numba.TwoLayerNet` or the reference's).
-
-    Returns
-    -------
-    SavedModel
-        ``net`` with bitwise the saved params, plus the saved ``metadata`` and ``arrays``.
-
-    Raises
-    ------
-    FileNotFoundError
-        When there is no such file.
-    ModelFileError
-        When the file is not a model file, is damaged, or comes from a newer format version.
-    """
+    """Read a model file written by :func:`save_model` into a net of class ``cls``: the reader
+    behind :func:`mlp_numba.model_file.load_model`, which documents it."""
     path = Path(path)
     with open(path, "rb") as f:  # raises FileNotFoundError, IsADirectoryError, ...
         magic = f.read(4)
