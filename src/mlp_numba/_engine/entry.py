@@ -209,6 +209,8 @@ def run(op, X, y, model, optimizer, steps, work, out):
     value : float
         ``LOSS``: the loss; otherwise 0.
     """
+    # The parallel region's blocks are compiled into this library, the one that is cached
+    # (``_linking``); link_blocks returns 0, added so that the call is not dropped as dead.
     op += link_blocks(task(LARGEST, 0, 0, work.yb[:0], 0, 0, 0, optimizer), X, y, model, work, out)
     if op == TRAIN:
         return np.int64(train_steps(X, y, model, optimizer, steps, work, out)), np.float64(0)
