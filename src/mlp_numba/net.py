@@ -95,28 +95,21 @@ class TwoLayerNet(NetBase):
 
     def _scored(self, X, score, out):
         """Run the engine's scoring method ``score`` over the rows of ``X`` in chunks, into
-        ``out`` (an array with a row per row of X, or None for the scores).
+        ``out(n_rows)``, an array with a row per row of X.
 
         X is converted but not checked for NaN and inf first: the engine reports whether the
         hidden pre-activations were finite, and only when not is X itself checked (raising
         ValueError when X is to blame).
         """
         X, given = v.features_as("X", X, self.input_size, self.dtype)
-        scores = out is None
-        if scores:
-            out = np.empty((len(X), self.output_size), self.dtype)
+        out = out(len(X))
         model = self._model()
         work = engine.scoring_workspace(min(len(X), _SCORE_ROWS), self.sizes, self.dtype)
         finite = True
         for start in range(0, len(X), _SCORE_ROWS):
             rows = slice(start, start + _SCORE_ROWS)
             chunk = X[rows]
-            buffers = engine.rows_of(work, len(chunk))
-            if scores:
-                finite &= self._engine.scores(chunk, model, buffers)
-                out[rows] = buffers.S
-            else:
-                finite &= score(chunk, model, buffers, out[rows])
+            finite &= score(chunk, model, engine.rows_of(work, len(chunk)), out[rows])
         if not finite:
             v.check_finite("X", X, given, self._engine.all_finite)
         return out
@@ -154,7 +147,7 @@ class TwoLayerNet(NetBase):
         """
         if y is None:
             v.check_float("reg", reg, minimum=0.0)
-            return self._scored(X, None, None)
+            return self._scored(X, self._engine.scores, self._new_scores)
         X = self._check_features("X", X)
         reg = v.check_float("reg", reg, minimum=0.0)
         y = v.check_labels("y", y, len(X), self.output_size)
@@ -173,7 +166,7 @@ class TwoLayerNet(NetBase):
         >>> TwoLayerNet(3, 5, 2, seed=0).predict(np.eye(3)).shape
         (3,)
         """
-        return self._scored(X, self._engine.predict, np.empty(len(X), np.intp))
+        return self._scored(X, self._engine.predict, lambda n: np.empty(n, np.intp))
 
     def predict_proba(self, X):
         """Softmax probabilities of the classes for each row of X, shape (N, C).
@@ -186,9 +179,10 @@ class TwoLayerNet(NetBase):
         >>> bool(np.allclose(p.sum(axis=1), 1))
         True
         """
-        return self._scored(
-            X, self._engine.predict_proba, np.empty((len(X), self.output_size), self.dtype)
-        )
+        return self._scored(X, self._engine.predict_proba, self._new_scores)
+
+    def _new_scores(self, n_rows):
+        return np.empty((n_rows, self.output_size), self.dtype)
 
     def _step_runner(self, X, y, reg, batch_size, state):
         return _CompiledSteps(self, X, y, reg, batch_size, state)

@@ -139,6 +139,7 @@ class Engine:
         empty = nothing["params"]
         return {
             "y": np.empty(0, np.intp),
+            "model": model(empty, "relu", np.zeros(1, dt)),
             "optimizer": Optimizer(0, np.zeros(4), empty, empty),
             "steps": Steps(np.empty((0, 0), np.intp), np.empty(0, dt), 0.0, 0),
             "out": Outputs(np.empty(0, dt), np.empty(0, np.intp), np.empty((0, 0), dt)),
@@ -148,12 +149,11 @@ class Engine:
     def _signature(self):
         """The entry point's argument types: read-only inputs, the bundles of this dtype."""
         dt, none = self.dtype, self._none
-        example = model(_nothing(dt)["params"], "relu", np.zeros(1, dt))
         arguments = (
             0,
             _readonly(np.empty((0, 0), dt)),
             _readonly(np.empty(0, np.intp)),
-            example,
+            none["model"],
             none["optimizer"],
             none["steps"],
             none["work"],
@@ -189,9 +189,11 @@ class Engine:
             )  # fmt: skip
         return bool(finite)
 
-    def scores(self, X, model, work):
-        """Class scores of X into ``work.S``; returns whether the hidden layer was finite."""
-        return self._score(SCORES, X, model, work, self._none["out"])
+    def scores(self, X, model, work, scores):
+        """Class scores of X into ``scores``; returns whether the hidden layer was finite."""
+        finite = self._score(SCORES, X, model, work, self._none["out"])
+        scores[...] = work.S
+        return finite
 
     def predict(self, X, model, work, classes):
         """Classes of X into ``classes``; returns whether the hidden layer was finite."""
@@ -204,18 +206,14 @@ class Engine:
 
     def all_finite(self, X):
         """Whether every value of the C-contiguous array X (of this dtype) is finite."""
-        X = X.reshape(len(X), -1) if X.ndim == 2 else X.reshape(-1, 1)
+        X = X if X.ndim == 2 else X.reshape(-1, 1)
         none = self._none
         work = none["work"]._replace(partial=np.empty(N_CHUNKS, self.dtype))  # per call: threads
         finite, _ = self._run(
-            entry.FINITE, X, none["y"], self._dummy_model, none["optimizer"], none["steps"],
+            entry.FINITE, X, none["y"], none["model"], none["optimizer"], none["steps"],
             work, none["out"],
         )  # fmt: skip
         return bool(finite)
-
-    @property
-    def _dummy_model(self):
-        return model(_nothing(self.dtype)["params"], "relu", np.zeros(1, self.dtype))
 
 
 _ENGINES = {}

@@ -42,6 +42,7 @@ from .parallel import (
     LARGEST,
     SCORE,
     WEIGHT_GRADIENT,
+    batch_rows,
     in_parallel,
     link_blocks,
     task,
@@ -71,7 +72,7 @@ def forward_backward(X, y, idx, mode, model, optimizer, work, out, reg, norm):
     """A batch's forward and backward pass: the loss (with the L2 term ``reg * norm``), and
     into ``work.grads`` dW2, db1 and db2 (without the L2 term's gradient). Returns the loss,
     whether those gradients are finite, and the largest magnitudes of the batch and of dA."""
-    rows = idx.shape[0] if mode != INPUT else X.shape[0]
+    rows = batch_rows(mode, X, idx)
     scratch = work.partial
     x_max = cast(scratch, 0)
     if mode == COLUMNS_DONE:

@@ -71,6 +71,13 @@ GATHER_ROWS, COLUMNS_DONE, INPUT = 0, 1, 2
 
 
 @kernel
+def batch_rows(mode, X, idx):
+    """The rows of a forward and backward pass: those of X itself (``INPUT``), else the
+    minibatch's ``idx``."""
+    return X.shape[0] if mode == INPUT else idx.shape[0]
+
+
+@kernel
 def task(kind, pieces, mode, idx, lr, reg, step, optimizer):
     """A :class:`Task` whose fields have the same types wherever it is made."""
     return Task(
@@ -81,10 +88,9 @@ def task(kind, pieces, mode, idx, lr, reg, step, optimizer):
 
 
 @kernel
-def _forward_backward_block(lo, hi, p, mode, X, y, idx, model, work):
-    """Block ``p`` (rows lo:hi) of a batch's forward and backward pass."""
+def _forward_backward_block(lo, hi, p, rows, mode, X, y, idx, model, work):
+    """Block ``p`` (rows lo:hi) of a forward and backward pass over ``rows`` rows."""
     Xb, yb, Z = work.Xb, work.yb, work.Z
-    rows = idx.shape[0] if mode != INPUT else X.shape[0]
     if mode == COLUMNS_DONE:
         add_parts(lo, hi, work.Z_parts.shape[0], work)
         for i in range(lo, hi):
@@ -114,9 +120,9 @@ def run_block(t, p, X, y, model, work, out):
     cannot trace through the bundles (wrong).
     """
     if t.kind == FORWARD_BACKWARD:
-        rows = t.idx.shape[0] if t.mode != INPUT else X.shape[0]
+        rows = batch_rows(t.mode, X, t.idx)
         lo, hi = chunk_bounds(p, rows, t.pieces)
-        _forward_backward_block(lo, hi, p, t.mode, X, y, t.idx, model, work)
+        _forward_backward_block(lo, hi, p, rows, t.mode, X, y, t.idx, model, work)
     elif t.kind == GATHER_COLUMNS:
         lo, hi = chunk_bounds(p, X.shape[1], t.pieces)
         bits, _ = magnitude_bits(work.partial)
