@@ -26,6 +26,8 @@ import argparse
 import json
 import os
 import platform
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -219,6 +221,87 @@ def run_variant(name, dtype, args, optimizer="sgd", activation="relu"):
             "ours_ms": 1e3 * medians["ours"]}  # fmt: skip
 
 
+class LayerWorker:
+    """A process of its own whose Numba threads run on one threading layer (chosen once per
+    process), timing mlp_numba's step on request, so that layers are timed in turn."""
+
+    def __init__(self, layer):
+        env = {**os.environ, "NUMBA_THREADING_LAYER": layer}
+        self.process = subprocess.Popen(
+            [sys.executable, __file__, "--layer-worker"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, text=True,
+        )  # fmt: skip
+        self.layer = self.ask({"what": "layer"})
+
+    def ask(self, request):
+        self.process.stdin.write(json.dumps(request) + "\n")
+        self.process.stdin.flush()
+        answer = self.process.stdout.readline()
+        if not answer:
+            raise RuntimeError(f"the worker for layer {self.layer!r} ended")
+        return json.loads(answer)
+
+    def timer(self, name, dtype, iters):
+        self.ask({"what": "case", "shape": name, "dtype": np.dtype(dtype).name, "iters": iters})
+        return lambda: self.ask({"what": "time"})
+
+    def close(self):
+        self.process.stdin.close()
+        self.process.wait()
+
+
+def serve_layer():
+    """The worker's side of :class:`LayerWorker`: one JSON request a line on stdin, one JSON
+    answer a line on stdout."""
+    import numba
+
+    timer = None
+    for line in sys.stdin:
+        request = json.loads(line)
+        if request["what"] == "layer":
+            TwoLayerNet(2, 2, 2).predict(np.zeros((1, 2)))  # starts the threads
+            answer = numba.threading_layer()
+        elif request["what"] == "case":
+            D, H = SHAPES[request["shape"]]
+            dtype = np.dtype(request["dtype"]).type
+            X, y, _, _ = shape_data(D, H, dtype)
+            timer = train_timer(TwoLayerNet, X, y, D, H, dtype, request["iters"])
+            answer = timer()
+        else:
+            answer = timer()
+        print(json.dumps(answer), flush=True)
+
+
+def run_layers(name, dtype, args, workers):
+    """mlp_numba's step on each threading layer (one worker process each), in turn with the
+    GEMM floor timed here."""
+    D, H = SHAPES[name]
+    X, _, W1, dZ = shape_data(D, H, dtype)
+    timers = {"gemm": gemm_floor(X, W1, dZ)}
+    for worker in workers:
+        timers[worker.layer] = worker.timer(name, dtype, args.iters)
+    medians = interleaved_medians(timers, args.repeat)
+    return {"shape": name, "dtype": np.dtype(dtype).name,
+            **{f"{k}_ms": 1e3 * v for k, v in medians.items()}}  # fmt: skip
+
+
+def layer_table(rows, layers):
+    first = layers[0]
+    lines = [
+        "| shape | dtype | 2 GEMMs ms | "
+        + " | ".join(f"{layer} ms" for layer in layers)
+        + "".join(f" | {layer} / {first}" for layer in layers[1:])
+        + " |",
+        "|" + " --- |" * (3 + 2 * len(layers) - 1),
+    ]
+    for r in rows:
+        cells = [r["shape"], r["dtype"], fmt(r["gemm_ms"])]
+        cells += [fmt(r[f"{layer}_ms"]) for layer in layers]
+        cells += [fmt(ratio(r[f"{layer}_ms"], r[f"{first}_ms"]), ".2f") for layer in layers[1:]]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def variant_table(rows):
     lines = [
         "| shape | dtype | optimizer | activation | 2 GEMMs ms | mlp_numba ms | / GEMMs |",
@@ -283,8 +366,17 @@ def main(argv=None):
         help="also time mlp_numba's SGD step with these activations (comma-separated), e.g. "
         "tanh,gelu: a third table",
     )
+    parser.add_argument(
+        "--threading-layers",
+        default="",
+        help="also time mlp_numba's SGD step on these Numba threading layers (comma-separated, "
+        "e.g. omp,tbb,workqueue), each in a process of its own: a fourth table",
+    )
     parser.add_argument("--skip-main", action="store_true", help="only the other tables")
+    parser.add_argument("--layer-worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.layer_worker:
+        return serve_layer()
     for name in args.shapes.split(","):
         if name not in SHAPES:
             parser.error(f"--shapes: unknown shape {name!r}; choose from {', '.join(SHAPES)}")
@@ -313,11 +405,20 @@ def main(argv=None):
         if variants[kind]:
             print("\n" + variant_table(variants[kind]), flush=True)
     optimizer_rows, activation_rows = variants["optimizer"], variants["activation"]
+    layer_rows = []
+    if args.threading_layers:
+        workers = [LayerWorker(layer) for layer in args.threading_layers.split(",")]
+        try:
+            layer_rows = [run_layers(name, dtype, args, workers) for name, dtype in cases]
+        finally:
+            for worker in workers:
+                worker.close()
+        print("\n" + layer_table(layer_rows, [w.layer for w in workers]), flush=True)
     if args.json:
         tmp = args.json + ".tmp"
         with open(tmp, "w") as f:
             results = {"machine": machine, "rows": rows, "optimizers": optimizer_rows,
-                       "activations": activation_rows}  # fmt: skip
+                       "activations": activation_rows, "threading_layers": layer_rows}  # fmt: skip
             json.dump(results, f, indent=2)
         os.replace(tmp, args.json)
 

@@ -1,3 +1,10 @@
+import os
+
+# The suite runs on the threading layer users get by default (the tbb extra, when installed,
+# would make Numba pick tbb); tests of the other layers run them in processes of their own.
+# Set NUMBA_THREADING_LAYER to run the whole suite on another layer.
+os.environ.setdefault("NUMBA_THREADING_LAYER", "omp")
+
 import numpy as np
 import pytest
 

@@ -18,7 +18,7 @@ import threading
 import numba
 import numpy as np
 
-from . import entry
+from . import _threads, entry
 from ._jit import compiled_entry, sources_stamp
 from .bundles import Model, Optimizer, Outputs, Params, Steps, Workspace
 from .kernels.activations import activation_code
@@ -33,6 +33,11 @@ STEP_PARTS = BLAS_PIECES - 1
 
 #: The compiled-code cache stamp: the engine's sources, and what compiled code depends on.
 STAMP = sources_stamp(f"{BACKEND} {BLAS_PIECES}")
+
+
+#: Guards every call into compiled code (``_threads``): one thread in a forked child of an
+#: OpenMP process, turns under the ``workqueue`` layer.
+_call = _threads.engine_call()
 
 
 def _readonly(array):
@@ -165,7 +170,7 @@ class Engine:
         """Run the block ``steps`` on (X, y); ``losses`` gets each loss. Returns the number of
         steps taken (fewer when one diverged: its update is not applied)."""
         out = self._none["out"]._replace(losses=losses)
-        with one_blas_thread:
+        with _call, one_blas_thread:
             done, _ = self._run(entry.TRAIN, X, y, model, optimizer, steps, work, out)
         return done
 
@@ -174,7 +179,7 @@ class Engine:
         finite."""
         none = self._none
         steps = none["steps"]._replace(reg=float(reg))
-        with one_blas_thread:
+        with _call, one_blas_thread:
             finite, loss = self._run(
                 entry.LOSS, X, y, model, none["optimizer"], steps, work, none["out"]
             )
@@ -182,7 +187,7 @@ class Engine:
 
     def _score(self, mode, X, model, work, out):
         none = self._none
-        with one_blas_thread:
+        with _call, one_blas_thread:
             finite, _ = self._run(
                 entry.SCORE_OPS + mode, X, none["y"], model, none["optimizer"], none["steps"],
                 work, out,
@@ -209,10 +214,11 @@ class Engine:
         X = X if X.ndim == 2 else X.reshape(-1, 1)
         none = self._none
         work = none["work"]._replace(partial=np.empty(N_CHUNKS, self.dtype))  # per call: threads
-        finite, _ = self._run(
-            entry.FINITE, X, none["y"], none["model"], none["optimizer"], none["steps"],
-            work, none["out"],
-        )  # fmt: skip
+        with _call:
+            finite, _ = self._run(
+                entry.FINITE, X, none["y"], none["model"], none["optimizer"], none["steps"],
+                work, none["out"],
+            )  # fmt: skip
         return bool(finite)
 
 

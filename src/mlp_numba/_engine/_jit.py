@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import os
 import pathlib
 import secrets
 
@@ -33,6 +32,8 @@ import numba
 from numba import njit
 from numba.core import bytecode
 from numba.core.caching import CompileResultCacheImpl, FunctionCache
+
+from . import _threads
 
 #: Options of every compiled function: a division gives inf or NaN like NumPy, without a
 #: zero check that would keep LLVM from vectorising the loop.
@@ -64,38 +65,8 @@ def _make_symbol_names_process_unique():
         bytecode.FunctionIdentity._mlp_numba_random_ids = True
 
 
-#: Rounds an idle OpenMP worker of Numba's spins before it sleeps, unless the user chose.
-OPENMP_SPIN_COUNT = 30_000
-
-
-def _start_threads_with_short_openmp_spins():
-    """Start Numba's threads, its OpenMP workers spinning only briefly before they sleep
-    (``GOMP_SPINCOUNT``), unless the user chose; then put the environment back.
-
-    A training step is a few parallel regions in a row, and a worker that sleeps between
-    regions pays a wake-up each time (20-67 us here, against a step of 0.3 ms at the MNIST
-    shape); but a worker that spins long after the last region burns a core that whatever
-    runs next may need (libgomp's default spins 300,000 rounds). 30,000 rounds kept the steps
-    as fast as longer spins and cost well under a millisecond of CPU after a region.
-
-    libgomp reads the variable once, when it loads, which starting Numba's threads does (if
-    nothing in the process loaded it before). The variable is set only for that moment:
-    another library's OpenMP runtime loaded later (PyTorch ships its own) keeps its defaults.
-    """
-    from numba.np.ufunc import parallel
-
-    ours = "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ
-    if ours:
-        os.environ["GOMP_SPINCOUNT"] = str(OPENMP_SPIN_COUNT)
-    try:
-        parallel._launch_threads()
-    finally:
-        if ours:
-            del os.environ["GOMP_SPINCOUNT"]
-
-
 _make_symbol_names_process_unique()
-_start_threads_with_short_openmp_spins()
+_threads.start()
 
 #: The folder whose modules end up inside the cached entry point: all of this subpackage.
 ENGINE_FOLDER = pathlib.Path(__file__).parent

@@ -13,7 +13,9 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
+from llvmlite import ir
 from numba import njit, prange, types
+from numba.core import cgutils
 from numba.extending import intrinsic
 
 from ._jit import INTERNAL, kernel, leaf
@@ -164,9 +166,23 @@ def link_blocks(typingctx, t, X, y, model, work, out):
     return types.int64(t, X, y, model, work, out), codegen
 
 
+@intrinsic
+def _threads_of_this_thread(typingctx):
+    """``numba.get_num_threads()``, by the symbol Numba's threading layer registers: Numba's
+    own version reads it through a ctypes pointer, which keeps the caller out of the cache."""
+
+    def codegen(context, builder, signature, values):
+        function_type = ir.FunctionType(cgutils.intp_t, [])
+        function = cgutils.get_or_insert_function(builder.module, function_type, "get_num_threads")
+        return builder.call(function, [])
+
+    return types.intp(), codegen
+
+
 @njit(parallel=True, **INTERNAL)
 def in_parallel(t, X, y, model, work, out):
-    """The ``t.pieces`` blocks of task ``t``, side by side on Numba's threads.
+    """The ``t.pieces`` blocks of task ``t``, side by side on Numba's threads (in turn when
+    the calling thread may use one thread only: ``numba.set_num_threads(1)``).
 
     Parameters
     ----------
@@ -184,5 +200,11 @@ def in_parallel(t, X, y, model, work, out):
     out : bundles.Outputs
         Where scoring writes classes or probabilities.
     """
-    for p in prange(t.pieces):
-        _run_block_unlinked(t, np.int64(p), X, y, model, work, out)
+    if _threads_of_this_thread() == 1:
+        # A plain loop on this thread wakes no thread pool: what a forked child of an OpenMP
+        # process must do (``_threads``), and the fastest way to run on one thread.
+        for p in range(t.pieces):
+            _run_block_unlinked(t, np.int64(p), X, y, model, work, out)
+    else:
+        for p in prange(t.pieces):
+            _run_block_unlinked(t, np.int64(p), X, y, model, work, out)

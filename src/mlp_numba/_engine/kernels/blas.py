@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import os
 import pathlib
 import threading
 
@@ -121,6 +122,15 @@ class _OneThread:
         self._lock = threading.Lock()
         self._inside = 0
         self._saved = None
+        if hasattr(os, "register_at_fork"):
+            os.register_at_fork(after_in_child=self._after_fork_in_child)
+
+    def _after_fork_in_child(self):
+        # The threads that were inside are not in the child: put back the parent's count.
+        self._lock = threading.Lock()
+        if self._inside:
+            self._inside = 0
+            self._set(self._saved)
 
     def __enter__(self):
         with self._lock:
