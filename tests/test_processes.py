@@ -202,3 +202,27 @@ def test_a_users_grid_search_through_a_fork_pool(tmp_path):
 
 def test_the_layer_names_its_fork_safety():
     assert _threads.layer_is_fork_safe("tbb") and _threads.layer_is_fork_safe("workqueue")
+
+
+TORCH = """
+import json
+import numba
+import numpy as np
+import torch
+
+torch.set_num_threads(2)
+a = torch.randn(300, 300, dtype=torch.float64)
+before = work(0)
+b = (a @ a).sum().item()
+after = work(0)
+print(json.dumps({"same": before == after, "torch": b == (a @ a).sum().item(),
+                  "layer": numba.threading_layer()}))
+"""
+
+
+@pytest.mark.parametrize("layer", ["omp", "tbb"])
+def test_pytorch_in_the_same_process(layer, tmp_path):
+    pytest.importorskip("torch", reason="PyTorch is optional: pip install torch==2.13.0")
+    _skip_unless_available(layer)
+    results, _ = _run(TORCH, layer, tmp_path)
+    assert results == {"same": True, "torch": True, "layer": layer}

@@ -12,6 +12,7 @@ import numpy as np
 import scipy
 
 from .._engine import entry
+from .._engine._threads import layer_is_fork_safe
 from .._engine.kernels.blas import BACKEND
 from .._version import __version__
 from ..datasets import data_home
@@ -47,6 +48,15 @@ def _blas():
     ]
 
 
+def _fork_safety():
+    if layer_is_fork_safe():
+        return "fork-safe: yes (children made by fork use every thread)"
+    return (
+        "fork-safe: no (in a child made by fork the engine runs on one thread; "
+        "pip install 'mlp-numba[tbb]' for a fork-safe layer)"
+    )
+
+
 def run_info(args):
     # Importing the engine started Numba's threads, so the threading layer can be named.
     cache = numba.config.CACHE_DIR or str(Path(entry.__file__).parent / "__pycache__")
@@ -59,6 +69,7 @@ def run_info(args):
         f"CPUs: {os.cpu_count()} (usable by this process: {affinity})",
         f"numba threads: {numba.get_num_threads()} of {numba.config.NUMBA_NUM_THREADS}, "
         f"threading layer {numba.threading_layer()}",
+        _fork_safety(),
         f"kernels' matrix products: {BACKEND}",
         *(f"BLAS loaded: {line}" for line in _blas()),
         f"compiled-code cache: {cache}",
