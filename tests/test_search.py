@@ -57,6 +57,17 @@ def test_search_in_parallel_processes_is_reproducible(data):
     assert [r["trial"] for r in one.table] == [r["trial"] for r in two.table]
 
 
+def test_search_in_processes_forked_from_one_that_trained(data):
+    # joblib's "multiprocessing" backend forks this process, whose engine has already run
+    # (on GNU OpenMP the children then run it on one thread: tests/test_processes.py).
+    configs = grid({"hidden_size": [8, 16], "learning_rate": [0.01, 0.5]})
+    here = run_search(data, configs, epochs=15, batch_size=50, n_jobs=1, progress=False)
+    forked = run_search(data, configs, epochs=15, batch_size=50, n_jobs=2,
+                        backend="multiprocessing", progress=False)  # fmt: skip
+    _check(forked, 4)
+    assert [r["val_acc"] for r in forked.table] == [r["val_acc"] for r in here.table]
+
+
 @pytest.mark.slow
 def test_search_on_a_dask_local_cluster(data):
     distributed = pytest.importorskip("dask.distributed")

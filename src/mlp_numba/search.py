@@ -235,7 +235,12 @@ def run_search(
     arrays = (data.X_train, data.y_train, data.X_val, data.y_val, data.num_classes)
     bar = ProgressBar(len(configs), "search", enabled=progress)
     rows, params = [], []
-    runner = Parallel(n_jobs=n_jobs, backend=backend, return_as="generator_unordered")
+    try:
+        runner = Parallel(n_jobs=n_jobs, backend=backend, return_as="generator_unordered")
+    except ValueError:
+        # A backend that cannot hand results back as they come (joblib's "multiprocessing"):
+        # the progress bar then moves when all are done.
+        runner = Parallel(n_jobs=n_jobs, backend=backend, return_as="list")
     jobs = (delayed(_trial)(i, c, arrays, epochs, batch_size, seed, threads)
             for i, c in enumerate(configs))  # fmt: skip
     for row, net_params in runner(jobs):

@@ -14,7 +14,7 @@ workqueue   no: Numba aborts the        yes
             process
 ==========  ==========================  ==================================================
 
-The engine keeps every layer safe for its own calls (:data:`engine_call`): in a forked child
+The engine keeps every layer safe for its own calls (:func:`engine_call`): in a forked child
 of a process whose layer is GNU OpenMP it runs its blocks in a plain loop on the calling
 thread, which gives the same bits, since the blocks never depend on the number of threads; and
 under ``workqueue`` its calls take turns.
