@@ -159,7 +159,7 @@ def test_ctrl_c_stops_training_and_keeps_the_model(tmp_path):
     def read_stderr():
         for line in proc.stderr:
             err_lines.append(line)
-            if line.startswith("train "):  # the first progress line: training is running
+            if line.startswith("train:") and "loss" in line:  # training is running
                 started.set()
 
     reader = threading.Thread(target=read_stderr, daemon=True)
@@ -186,13 +186,30 @@ def test_ctrl_c_stops_training_and_keeps_the_model(tmp_path):
 def test_progress_bar_in_a_log_prints_each_state_once():
     import io
 
-    from mlp_numba._progress import ProgressBar
+    from mlp_numba._progress import progress_bar
 
     out = io.StringIO()
-    bar = ProgressBar(10, "train", stream=out, log_interval=0.0)
+    bar = progress_bar(10, "train", stream=out, log_interval=0.0)
     for done in (1, 5, 10):
         bar.update(done, f"loss {1 / done:.2f}")
     bar.close()
     lines = out.getvalue().splitlines()
+    assert "\r" not in out.getvalue()
     assert [line.split("|")[-1].strip() for line in lines] == [
-        "1/10 loss 1.00", "5/10 loss 0.20", "10/10 loss 0.10"]  # fmt: skip
+        "0/10 [00:00]", "1/10 [00:00, loss 1.00]", "5/10 [00:00, loss 0.20]",
+        "10/10 [00:00, loss 0.10]"]  # fmt: skip
+
+
+def test_progress_bar_in_a_log_prints_a_line_per_interval_at_most():
+    import io
+
+    from mlp_numba._progress import progress_bar
+
+    out = io.StringIO()
+    bar = progress_bar(1000, "train", stream=out, log_interval=60.0)
+    for done in range(1, 1001):
+        bar.update(done, "loss 1.0")
+    bar.close()
+    # The first state, and the last one when the bar closes: nothing in between.
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 2 and "1000/1000" in lines[-1], lines

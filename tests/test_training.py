@@ -152,3 +152,33 @@ def test_whole_number_epochs_on_request():
         TwoLayerNet(5, 8, 3).train(X, y, X, y, iterations_per_epoch=0)
     with pytest.raises(TypeError, match="iterations_per_epoch must be an integer"):
         TwoLayerNet(5, 8, 3).train(X, y, X, y, iterations_per_epoch=8.5)
+
+
+def test_progress_bar_shows_training_and_changes_nothing(capsys):
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((300, 8)), rng.integers(0, 3, 300)
+    runs = []
+    for progress in (False, True):
+        net = TwoLayerNet(8, 6, 3, std=0.1, seed=0)
+        stats = net.train(X, y, X, y, num_iters=120, batch_size=30, learning_rate=0.1,
+                          progress=progress)  # fmt: skip
+        runs.append((net.params["W1"].copy(), stats["loss_history"], capsys.readouterr().err))
+    (quiet_W1, quiet_losses, quiet_err), (W1, losses, err) = runs
+    assert np.array_equal(W1, quiet_W1) and losses == quiet_losses
+    assert quiet_err == ""
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("train: 100%") and "120/120" in last and "val_acc" in last
+
+
+def test_progress_must_be_a_bool_and_needs_tqdm(monkeypatch):
+    import sys
+
+    net = TwoLayerNet(4, 3, 2, std=0.1, seed=0)
+    X, y = np.zeros((10, 4)), np.zeros(10, int)
+    with pytest.raises(TypeError, match="progress must be True or False"):
+        net.train(X, y, X, y, num_iters=2, progress="yes")
+    monkeypatch.setitem(sys.modules, "tqdm", None)
+    with pytest.raises(ImportError, match="progress=True needs tqdm"):
+        net.train(X, y, X, y, num_iters=2, progress=True)
+    # Without tqdm, training without a bar works.
+    assert len(net.train(X, y, X, y, num_iters=2, batch_size=5)["loss_history"]) == 2

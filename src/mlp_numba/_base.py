@@ -99,6 +99,7 @@ class NetBase:
         early_stopping=None,
         iterations_per_epoch=None,
         callback=None,
+        progress=False,
     ):
         """Train with minibatch SGD, exactly as the course's ``train``.
 
@@ -155,6 +156,10 @@ class NetBase:
             second (between compiled blocks of iterations); returning ``False`` stops
             training there, with the params and histories of the iterations done. Not part
             of the course's API; results do not depend on it.
+        progress : bool, default False
+            Show a progress bar with the loss and the last validation accuracy (tqdm: a
+            widget in a notebook, a line in a terminal or a log; ``pip install tqdm``). Not
+            part of the course's API; results do not depend on it.
 
         Returns
         -------
@@ -186,7 +191,7 @@ class NetBase:
             batch_size=batch_size, verbose=verbose, optimizer=optimizer,
             optimizer_params=optimizer_params, schedule=schedule, schedule_params=schedule_params,
             sampling=sampling, early_stopping=early_stopping,
-            iterations_per_epoch=iterations_per_epoch, callback=callback,
+            iterations_per_epoch=iterations_per_epoch, callback=callback, progress=progress,
         )  # fmt: skip
 
     @classmethod

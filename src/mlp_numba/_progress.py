@@ -1,66 +1,113 @@
-"""A small progress bar for downloads and training, on stderr, with no dependency.
+"""Progress bars through tqdm: a widget in a notebook, a redrawn line in a terminal, and in a
+log (a file, a pipe) a plain line at most every few seconds, so that logs stay short.
 
-On a terminal it redraws one line; elsewhere (logs, pipes) it prints a line on the first update
-and then at most every few seconds, so that logs stay short but show progress.
+tqdm is optional (the ``cli`` extra installs it): a progress bar that was asked for explicitly
+(``train(..., progress=True)``) needs it, while those on by default (downloads, the search)
+stay off without it.
 """
 
 from __future__ import annotations
 
 import sys
-import time
+
+#: Seconds between two lines of a progress bar written to a log.
+LOG_INTERVAL = 5.0
 
 
-class ProgressBar:
-    """Progress of ``total`` units of work, shown as ``desc  42% |#####     | 42/100 postfix``.
+class _LogLines:
+    """A file for tqdm that turns its redraws (``\\r`` + line) into whole lines."""
+
+    def __init__(self, stream):
+        self.stream = stream
+        self._last = None
+
+    def write(self, text):
+        line = text.replace("\r", "").rstrip()
+        if line and line != self._last:
+            self.stream.write(line + "\n")
+            self._last = line
+
+    def flush(self):
+        self.stream.flush()
+
+
+class _Bar:
+    """Progress of ``total`` units, updated with the units done so far (not an increment)."""
+
+    def __init__(self, bar):
+        self._bar = bar
+
+    def update(self, done, postfix=""):
+        """Set the units done so far and the text after the counts."""
+        self._bar.set_postfix_str(postfix, refresh=False)
+        self._bar.update(done - self._bar.n)
+
+    def close(self):
+        """Draw the final state and end the bar."""
+        self._bar.close()
+
+
+class _NoBar:
+    def update(self, done, postfix=""):
+        pass
+
+    def close(self):
+        pass
+
+
+def progress_bar(total, desc, *, enabled=True, required=False, unit="it", stream=None,
+                 log_interval=LOG_INTERVAL):  # fmt: skip
+    """A progress bar of ``total`` units: ``bar.update(done, postfix)``, then ``bar.close()``.
+
+    Parameters
+    ----------
+    total : int
+        Units of work.
+    desc : str
+        What is in progress (``"train"``, ``"downloading mnist.gz"``).
+    enabled : bool, default True
+        False gives a bar that shows nothing.
+    required : bool, default False
+        Raise ImportError when tqdm is not installed (otherwise the bar shows nothing).
+    unit : str, default "it"
+        The unit's name (``"B"`` scales bytes to kB, MB...).
+    stream : file, optional
+        Where the bar goes (default: standard error).
+    log_interval : float, default LOG_INTERVAL
+        Seconds between two lines when ``stream`` is not a terminal.
 
     Examples
     --------
     >>> import io
     >>> out = io.StringIO()
-    >>> bar = ProgressBar(10, "train", stream=out)
+    >>> bar = progress_bar(10, "train", stream=out)
     >>> bar.update(10, "loss 0.1")
     >>> bar.close()
-    >>> out.getvalue().splitlines()[-1]
-    'train 100% |##############################| 10/10 loss 0.1'
+    >>> out.getvalue().splitlines()[-1].split("|")[-1]
+    ' 10/10 [00:00, loss 0.1]'
     """
-
-    width = 30
-
-    def __init__(self, total, desc, *, stream=None, enabled=True, log_interval=2.0):
-        self.total = max(int(total), 0)
-        self.desc = desc
-        self.stream = sys.stderr if stream is None else stream
-        self.enabled = enabled
-        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
-        self.log_interval = log_interval
-        self.done, self.postfix = 0, ""
-        self._last_draw = None
-        self._drawn = None
-
-    def update(self, done, postfix=""):
-        """Set the units done so far (not an increment) and the text after the counts."""
-        self.done, self.postfix = done, postfix
-        now = time.monotonic()
-        interval = 0.1 if self.tty else self.log_interval
-        if self._last_draw is None or now - self._last_draw >= interval:
-            self._draw()
-            self._last_draw = now
-
-    def close(self):
-        """Draw the final state (unless a log line already shows it) and end the line."""
-        if self.tty or self._drawn != (self.done, self.postfix):
-            self._draw()
-        if self.enabled and self.tty:
-            self.stream.write("\n")
-            self.stream.flush()
-
-    def _draw(self):
-        if not self.enabled:
-            return
-        self._drawn = (self.done, self.postfix)
-        fraction = self.done / self.total if self.total else 1.0
-        filled = round(self.width * min(fraction, 1.0))
-        bar = "#" * filled + " " * (self.width - filled)
-        line = f"{self.desc} {fraction:4.0%} |{bar}| {self.done}/{self.total} {self.postfix}"
-        self.stream.write(("\r" + line + "\x1b[K") if self.tty else line.rstrip() + "\n")
-        self.stream.flush()
+    if not enabled:
+        return _NoBar()
+    try:
+        from tqdm import notebook
+        from tqdm import tqdm as plain_tqdm
+        from tqdm.auto import tqdm
+    except ImportError:
+        if required:
+            raise ImportError(
+                "progress=True needs tqdm: pip install tqdm (or pip install 'mlp-numba[cli]')"
+            ) from None
+        return _NoBar()
+    stream = sys.stderr if stream is None else stream
+    if issubclass(tqdm, notebook.tqdm):  # tqdm.auto found a notebook: a widget
+        bar = tqdm(total=total, desc=desc, unit=unit, unit_scale=unit == "B")
+    elif getattr(stream, "isatty", lambda: False)():
+        bar = plain_tqdm(total=total, desc=desc, unit=unit, unit_scale=unit == "B", file=stream)
+    else:
+        # No rate in a log's lines: the closing line then repeats the last one and is dropped.
+        bar = plain_tqdm(
+            total=total, desc=desc, unit=unit, unit_scale=unit == "B", file=_LogLines(stream),
+            mininterval=log_interval, ascii=True, ncols=80,
+            bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]",
+        )  # fmt: skip
+    return _Bar(bar)

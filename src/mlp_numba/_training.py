@@ -2,10 +2,10 @@
 
 Both nets' ``train`` run :func:`run_training`: it checks the arguments, draws the minibatches,
 keeps the histories, decays the learning rate at the epoch ends, prints the ``verbose`` lines,
-stops early and calls the callback. Only the optimizer steps themselves differ, and a net
-provides them as a :class:`StepRunner` (``net._step_runner``): compiled blocks of steps, or the
-reference's NumPy steps one at a time. Pure Python and NumPy, so the reference stays
-independent of the compiled engine.
+stops early, calls the callback and moves the progress bar. Only the optimizer steps
+themselves differ, and a net provides them as a :class:`StepRunner` (``net._step_runner``):
+compiled blocks of steps, or the reference's NumPy steps one at a time. Pure Python and
+NumPy, so the reference stays independent of the compiled engine.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import numpy as np
 
 from . import _validation as v
 from ._optimizer_spec import resolve_optimizer, resolve_schedule, scheduled_rates
+from ._progress import progress_bar
 from ._training_plan import BatchSampler, make_early_stopping, validation_loss
 
 #: Iterations run per block at most, between the course's epoch and verbose points.
@@ -46,6 +47,11 @@ class TrainingProgress:
         values = self.history["val_acc_history"]
         return float(values[-1]) if values else None
 
+    def summary(self):
+        """``"loss 0.1234 val_acc 0.9100"`` (without val_acc before the first epoch end)."""
+        text = f"loss {self.loss:.4f}"
+        return text if self.val_acc is None else f"{text} val_acc {self.val_acc:.4f}"
+
 
 class StepRunner(Protocol):
     """A net's optimizer steps on one training set, as :func:`run_training` drives them."""
@@ -63,7 +69,7 @@ class StepRunner(Protocol):
 
 def run_training(net, X, y, X_val, y_val, *, learning_rate, learning_rate_decay, reg, num_iters,
                  batch_size, verbose, optimizer, optimizer_params, schedule, schedule_params,
-                 sampling, early_stopping, iterations_per_epoch, callback):  # fmt: skip
+                 sampling, early_stopping, iterations_per_epoch, callback, progress):  # fmt: skip
     """``net.train``: the arguments are those of :meth:`mlp_numba.TwoLayerNet.train`."""
     X, y, X_val, y_val = net._check_train_data(X, y, X_val, y_val)
     learning_rate, learning_rate_decay, reg, num_iters, batch_size = v.check_train_args(
@@ -73,6 +79,22 @@ def run_training(net, X, y, X_val, y_val, *, learning_rate, learning_rate_decay,
     schedule, schedule_params = resolve_schedule(schedule, schedule_params)
     if callback is not None and not callable(callback):
         raise TypeError(f"callback must be callable, got {type(callback).__name__}")
+    if not isinstance(progress, (bool, np.bool_)):
+        raise TypeError(f"progress must be True or False, got {type(progress).__name__}")
+    bar = progress_bar(num_iters, "train", enabled=bool(progress), required=True)
+    try:
+        return _train(net, X, y, X_val, y_val, learning_rate, learning_rate_decay, reg,
+                      num_iters, batch_size, verbose, optimizer, optimizer_params, schedule,
+                      schedule_params, sampling, early_stopping, iterations_per_epoch, callback,
+                      bar)  # fmt: skip
+    finally:
+        bar.close()
+
+
+def _train(net, X, y, X_val, y_val, learning_rate, learning_rate_decay, reg, num_iters,
+           batch_size, verbose, optimizer, optimizer_params, schedule, schedule_params,
+           sampling, early_stopping, iterations_per_epoch, callback, bar):  # fmt: skip
+    """The training loop of :func:`run_training`, on checked arguments."""
     num_train = len(X)
     if iterations_per_epoch is None:
         iterations_per_epoch = max(num_train / batch_size, 1)
@@ -131,10 +153,10 @@ def run_training(net, X, y, X_val, y_val, *, learning_rate, learning_rate_decay,
                 )
                 if stopper.update(history["val_acc_history"][-1], val_loss, it, net.params):
                     break
-        if callback is not None:
-            progress = TrainingProgress(it, num_iters, float(losses[done - 1]), history)
-            if callback(progress) is False:
-                break
+        progress = TrainingProgress(it, num_iters, float(losses[done - 1]), history)
+        bar.update(it, progress.summary())
+        if callback is not None and callback(progress) is False:
+            break
     if stopper is not None:
         stopper.restore(net.params)
         history.update(stopper.summary())

@@ -30,7 +30,7 @@ import numpy as np
 
 from . import _validation as v
 from ._atomic import atomic_write
-from ._progress import ProgressBar
+from ._progress import progress_bar
 from .net import TwoLayerNet
 
 #: The hyperparameters a trial takes, with the values used when a space leaves them out.
@@ -233,7 +233,7 @@ def run_search(
                               n_jobs=n_jobs, threads_per_trial=threads, seed=seed,
                               progress=progress)  # fmt: skip
     arrays = (data.X_train, data.y_train, data.X_val, data.y_val, data.num_classes)
-    bar = ProgressBar(len(configs), "search", enabled=progress)
+    bar = progress_bar(len(configs), "search", enabled=progress, unit="trial")
     rows, params = [], []
     try:
         runner = Parallel(n_jobs=n_jobs, backend=backend, return_as="generator_unordered")

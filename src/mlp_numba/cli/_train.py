@@ -12,7 +12,7 @@ from datetime import datetime
 from pathlib import Path
 
 from .._atomic import atomic_write
-from .._progress import ProgressBar
+from .._progress import progress_bar
 from .._version import __version__
 from ..datasets import prepare
 from ..net import TwoLayerNet
@@ -125,15 +125,12 @@ def run_train(args):
         dtype=settings["dtype"],
         seed=args.seed,
     )
-    bar = ProgressBar(num_iters, "train", enabled=not args.quiet)
+    bar = progress_bar(num_iters, "train", enabled=not args.quiet)
 
     with _StopOnSigint() as sigint:
 
         def on_progress(progress):
-            text = f"loss {progress.loss:.4f}"
-            if progress.val_acc is not None:
-                text += f" val_acc {progress.val_acc:.4f}"
-            bar.update(progress.iteration, text)
+            bar.update(progress.iteration, progress.summary())
             return not sigint.requested
 
         started = time.perf_counter()

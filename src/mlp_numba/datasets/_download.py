@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .._atomic import atomic_write
-from .._progress import ProgressBar
+from .._progress import progress_bar
 
 _CHUNK = 1 << 16
 
@@ -93,14 +93,14 @@ def _download(url, target, resource, progress, timeout):
     digest = _Digest(resource.md5_of)
     with urllib.request.urlopen(url, timeout=timeout) as response:
         total = int(response.headers.get("Content-Length") or 0)
-        bar = ProgressBar(total, f"downloading {resource.filename}", enabled=progress)
+        bar = progress_bar(total, f"downloading {resource.filename}", enabled=progress, unit="B")
         with atomic_write(target) as out:
             done = 0
             while chunk := response.read(_CHUNK):
                 out.write(chunk)
                 digest.update(chunk)
                 done += len(chunk)
-                bar.update(done, "bytes")
+                bar.update(done)
             bar.close()
             got = digest.hexdigest()
             if got != resource.md5:  # raising here removes the temporary file
