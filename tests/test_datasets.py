@@ -350,3 +350,17 @@ def test_data_home(monkeypatch, tmp_path):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     if os.name == "posix" and os.uname().sysname == "Linux":
         assert datasets.data_home() == tmp_path / "xdg" / "mlp_numba"
+
+
+def test_data_home_and_downloads_say_which_extra_they_need(monkeypatch, tmp_path):
+    import sys
+
+    monkeypatch.delenv("MLP_NUMBA_DATA", raising=False)
+    monkeypatch.setitem(sys.modules, "platformdirs", None)
+    monkeypatch.setitem(sys.modules, "pooch", None)
+    with pytest.raises(ImportError, match=r"need platformdirs: pip install 'mlp-numba\[data\]'"):
+        datasets.data_home()
+    resource = _download.Resource("blob.bin", ("http://127.0.0.1:9/blob.bin",), "0" * 32)
+    with pytest.raises(ImportError, match=r"need pooch: pip install 'mlp-numba\[data\]'"):
+        _download.fetch(resource, tmp_path)
+    assert list(tmp_path.iterdir()) == []

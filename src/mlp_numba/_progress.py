@@ -88,6 +88,17 @@ def progress_bar(total, desc, *, enabled=True, required=False, unit="it", stream
     """
     if not enabled:
         return _NoBar()
+    bar = _tqdm(total, desc, unit, required, stream, log_interval)
+    return _NoBar() if bar is None else _Bar(bar)
+
+
+def plain_bar(desc, *, unit="it", enabled=True, stream=None, log_interval=LOG_INTERVAL):
+    """The tqdm object of :func:`progress_bar` (for a library that drives one itself, like
+    pooch), or None when not ``enabled`` or without tqdm."""
+    return _tqdm(0, desc, unit, False, stream, log_interval) if enabled else None
+
+
+def _tqdm(total, desc, unit, required, stream, log_interval):
     try:
         from tqdm import notebook
         from tqdm import tqdm as plain_tqdm
@@ -97,17 +108,16 @@ def progress_bar(total, desc, *, enabled=True, required=False, unit="it", stream
             raise ImportError(
                 "progress=True needs tqdm: pip install tqdm (or pip install 'mlp-numba[cli]')"
             ) from None
-        return _NoBar()
+        return None
     stream = sys.stderr if stream is None else stream
+    scale = unit == "B"  # bytes as kB, MB...
     if issubclass(tqdm, notebook.tqdm):  # tqdm.auto found a notebook: a widget
-        bar = tqdm(total=total, desc=desc, unit=unit, unit_scale=unit == "B")
-    elif getattr(stream, "isatty", lambda: False)():
-        bar = plain_tqdm(total=total, desc=desc, unit=unit, unit_scale=unit == "B", file=stream)
-    else:
-        # No rate in a log's lines: the closing line then repeats the last one and is dropped.
-        bar = plain_tqdm(
-            total=total, desc=desc, unit=unit, unit_scale=unit == "B", file=_LogLines(stream),
-            mininterval=log_interval, ascii=True, ncols=80,
-            bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]",
-        )  # fmt: skip
-    return _Bar(bar)
+        return tqdm(total=total, desc=desc, unit=unit, unit_scale=scale)
+    if getattr(stream, "isatty", lambda: False)():
+        return plain_tqdm(total=total, desc=desc, unit=unit, unit_scale=scale, file=stream)
+    # No rate in a log's lines: the closing line then repeats the last one and is dropped.
+    return plain_tqdm(
+        total=total, desc=desc, unit=unit, unit_scale=scale, file=_LogLines(stream),
+        mininterval=log_interval, ascii=True, ncols=80,
+        bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]",
+    )  # fmt: skip

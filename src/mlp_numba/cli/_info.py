@@ -48,6 +48,13 @@ def _blas():
     ]
 
 
+def _data_home():
+    try:
+        return data_home()
+    except ImportError as exc:
+        return f"unknown ({exc})"
+
+
 def _fork_safety():
     if layer_is_fork_safe():
         return "fork-safe: yes (children made by fork use every thread)"
@@ -73,7 +80,7 @@ def run_info(args):
         f"kernels' matrix products: {BACKEND}",
         *(f"BLAS loaded: {line}" for line in _blas()),
         f"compiled-code cache: {cache}",
-        f"data home: {data_home()}",
+        f"data home: {_data_home()}",
         *(f"{name}={os.environ[name]}" for name in _ENVIRONMENT if name in os.environ),
     ]
     print("\n".join(lines))

@@ -1,23 +1,35 @@
-"""Downloads into the data cache: verified by checksum, written atomically, with progress.
+"""Downloads into the data cache, through pooch: verified by checksum, written atomically,
+with a progress bar; the cache folder comes from platformdirs.
 
-Nothing here runs unless a caller asks for a download (``download=True`` / ``--download``).
+Nothing here runs unless a caller asks for a download (``download=True`` / ``--download``) or
+for the default data folder. Both need the ``data`` extra (``pip install 'mlp-numba[data]'``,
+which the ``cli`` extra includes); loading files from a folder you name needs nothing more.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import sys
-import urllib.error
-import urllib.request
+import uuid
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from .._atomic import atomic_write
-from .._progress import progress_bar
+from .._progress import plain_bar
 
-_CHUNK = 1 << 16
+#: The project name under which the data cache lives.
+APP = "mlp_numba"
+
+
+def _need(module):
+    """Import ``module`` (pooch or platformdirs), or say which extra installs it."""
+    try:
+        return __import__(module)
+    except ImportError:
+        raise ImportError(
+            f"downloads and the default data folder need {module}: "
+            "pip install 'mlp-numba[data]' (or pass the folder that holds the files)"
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -35,7 +47,9 @@ class Resource:
 
 
 def data_home():
-    """The data cache: ``$MLP_NUMBA_DATA``, else the platform's user cache dir + ``mlp_numba``.
+    """The data cache: ``$MLP_NUMBA_DATA``, else the platform's user cache folder for
+    ``mlp_numba`` (platformdirs: ``~/.cache/mlp_numba`` on Linux, honouring
+    ``XDG_CACHE_HOME``).
 
     Examples
     --------
@@ -48,20 +62,15 @@ def data_home():
     configured = os.environ.get("MLP_NUMBA_DATA")
     if configured:
         return Path(configured).expanduser()
-    if sys.platform == "win32":
-        base = Path(os.environ.get("LOCALAPPDATA", Path.home() / "AppData" / "Local"))
-        return base / "mlp_numba" / "Cache"
-    if sys.platform == "darwin":
-        return Path.home() / "Library" / "Caches" / "mlp_numba"
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mlp_numba"
+    return Path(_need("platformdirs").user_cache_dir(APP, appauthor=False))
 
 
 def fetch(resource, directory, *, progress=True, timeout=60):
     """Download ``resource`` into ``directory`` unless a verified copy is there; return its path.
 
-    Each mirror is tried in turn. The bytes go to a temporary file beside the target and are
-    renamed into place only when their checksum matches, so an interrupted or corrupted download
-    never leaves a file that looks complete.
+    Each mirror is tried in turn, by pooch. The bytes go to a temporary file beside the target
+    and are renamed into place only when their checksum matches, so an interrupted or corrupted
+    download never leaves a file that looks complete.
 
     Raises
     ------
@@ -80,7 +89,7 @@ def fetch(resource, directory, *, progress=True, timeout=60):
         try:
             _download(url, target, resource, progress, timeout)
             return target
-        except (OSError, ValueError) as exc:  # URLError is an OSError
+        except (OSError, ValueError) as exc:  # requests' errors are OSErrors
             errors.append(f"{url}: {exc}")
             bad_bytes = bad_bytes or isinstance(exc, ValueError)
     failures = "; ".join(errors)
@@ -90,24 +99,33 @@ def fetch(resource, directory, *, progress=True, timeout=60):
 
 
 def _download(url, target, resource, progress, timeout):
-    digest = _Digest(resource.md5_of)
-    with urllib.request.urlopen(url, timeout=timeout) as response:
-        total = int(response.headers.get("Content-Length") or 0)
-        bar = progress_bar(total, f"downloading {resource.filename}", enabled=progress, unit="B")
-        with atomic_write(target) as out:
-            done = 0
-            while chunk := response.read(_CHUNK):
-                out.write(chunk)
-                digest.update(chunk)
-                done += len(chunk)
-                bar.update(done)
-            bar.close()
-            got = digest.hexdigest()
-            if got != resource.md5:  # raising here removes the temporary file
-                raise ValueError(
-                    f"checksum mismatch: MD5 of the {resource.md5_of} content is {got}, "
-                    f"expected {resource.md5}; nothing was kept"
-                )
+    """One mirror: pooch fetches into a temporary name beside ``target`` (its own download
+    is atomic too), which is checked and then renamed into place."""
+    pooch = _need("pooch")
+    bar = plain_bar(f"downloading {resource.filename}", unit="B", enabled=progress)
+    downloader = pooch.HTTPDownloader(progressbar=bar if bar is not None else False,
+                                      timeout=timeout)  # fmt: skip
+    # pooch checks a file's own checksum; that of a gzip file's content is checked here.
+    known_hash = f"md5:{resource.md5}" if resource.md5_of == "file" else None
+    part = f"{resource.filename}.{uuid.uuid4().hex}.part"
+    logger, level = pooch.get_logger(), pooch.get_logger().level
+    logger.setLevel("WARNING")  # its line names the temporary file; the bar says enough
+    try:
+        try:
+            pooch.retrieve(url, known_hash=known_hash, fname=part, path=target.parent,
+                           downloader=downloader)  # fmt: skip
+        except ValueError as exc:  # pooch's checksum mismatch: it kept nothing
+            raise ValueError(f"checksum mismatch: {exc}; nothing was kept") from None
+        got = _md5_of(target.parent / part, resource.md5_of)
+        if got != resource.md5:
+            raise ValueError(
+                f"checksum mismatch: MD5 of the {resource.md5_of} content is {got}, "
+                f"expected {resource.md5}; nothing was kept"
+            )
+        os.replace(target.parent / part, target)
+    finally:
+        logger.setLevel(level)
+        (target.parent / part).unlink(missing_ok=True)
 
 
 class _Digest:
@@ -140,6 +158,7 @@ class _Digest:
 
 
 def _md5_of(path, of):
+    """The MD5 of the file or of its gunzipped content, or None when it is not valid gzip."""
     digest = _Digest(of)
     try:
         with open(path, "rb") as f:
