@@ -19,6 +19,25 @@ def _check_point(x):
         )
 
 
+def _each_perturbation(f, x, h, *, copy):
+    """For each index ``ix`` of x, in the course's order: ``(ix, f(x + h), f(x - h))`` with
+    only ``x[ix]`` moved (copies of the values when ``copy``), x restored after each, also when
+    ``f`` raises."""
+    it = np.nditer(x, flags=["multi_index"], op_flags=["readwrite"])
+    while not it.finished:
+        ix = it.multi_index
+        old = x[ix]
+        try:
+            x[ix] = old + h
+            pos = f(x).copy() if copy else f(x)
+            x[ix] = old - h
+            neg = f(x).copy() if copy else f(x)
+        finally:
+            x[ix] = old
+        yield ix, pos, neg
+        it.iternext()
+
+
 def eval_numerical_gradient(f, x, verbose=True, h=1e-5):
     """Centred-difference gradient of the scalar function ``f`` at ``x``.
 
@@ -51,19 +70,10 @@ def eval_numerical_gradient(f, x, verbose=True, h=1e-5):
     """
     _check_point(x)
     grad = np.zeros_like(x)
-    it = np.nditer(x, flags=["multi_index"], op_flags=["readwrite"])
-    while not it.finished:
-        ix = it.multi_index
-        old = x[ix]
-        x[ix] = old + h
-        fxph = f(x)
-        x[ix] = old - h
-        fxmh = f(x)
-        x[ix] = old
+    for ix, fxph, fxmh in _each_perturbation(f, x, h, copy=False):
         grad[ix] = (fxph - fxmh) / (2 * h)
         if verbose:
             print(ix, grad[ix])
-        it.iternext()
     return grad
 
 
@@ -97,19 +107,10 @@ def eval_numerical_gradient_array(f, x, df, h=1e-5):
     """
     _check_point(x)
     grad = np.zeros_like(x)
-    it = np.nditer(x, flags=["multi_index"], op_flags=["readwrite"])
-    while not it.finished:
-        ix = it.multi_index
-        old = x[ix]
-        x[ix] = old + h
-        pos = f(x).copy()
-        x[ix] = old - h
-        neg = f(x).copy()
-        x[ix] = old
+    for ix, pos, neg in _each_perturbation(f, x, h, copy=True):
         if pos.shape != np.shape(df):
             raise ValueError(f"df must be shaped like f(x), {pos.shape}; got {np.shape(df)}")
         grad[ix] = np.sum((pos - neg) * df) / (2 * h)
-        it.iternext()
     return grad
 
 
