@@ -39,7 +39,9 @@ numpydoc_show_class_members = False
 numpydoc_validation_checks = set()
 # scikit-learn's metadata-routing setters and its score() refer to scikit-learn's own pages.
 autodoc_default_options = {
-    "exclude-members": "set_fit_request,set_partial_fit_request,set_score_request,score",
+    "exclude-members": (
+        "set_fit_request,set_partial_fit_request,set_score_request,score,get_metadata_routing"
+    ),
 }
 
 # The gallery: examples/gallery/*.py, run at build time, their figures in the pages.
@@ -50,6 +52,8 @@ sphinx_gallery_conf = {
     "download_all_examples": False,
     "remove_config_comments": True,
     "abort_on_example_error": True,
+    # The files are numbered in reading order.
+    "within_subsection_order": "FileNameSortKey",
 }
 
 # The tutorial notebook, run top to bottom at build time by myst-nb.

@@ -20,9 +20,17 @@ from mlp_numba.plot import plot_accuracy_history, plot_loss_history, show_net_we
 # Digits: scikit-learn's 8x8 images, no download.
 digits = prepare("digits", seed=0)
 net = TwoLayerNet(digits.num_features, 100, digits.num_classes, std=1e-2, seed=0)
-stats = net.train(digits.X_train, digits.y_train, digits.X_val, digits.y_val,
-                  num_iters=1000, batch_size=100, learning_rate=0.5, reg=1e-4,
-                  iterations_per_epoch=13)  # fmt: skip
+stats = net.train(
+    digits.X_train,
+    digits.y_train,
+    digits.X_val,
+    digits.y_val,
+    num_iters=1000,
+    batch_size=100,
+    learning_rate=0.5,
+    reg=1e-4,
+    iterations_per_epoch=13,
+)
 print(f"digits test accuracy: {(net.predict(digits.X_test) == digits.y_test).mean():.4f}")
 
 fig, axes = plt.subplots(1, 3, figsize=(12, 3.5))
@@ -39,9 +47,17 @@ if not os.path.isdir(MNIST_DIR):
 else:
     mnist = prepare("mnist", os.environ["MNIST_DIR"], seed=0)
     net = TwoLayerNet(mnist.num_features, 200, mnist.num_classes, std=1e-2, seed=0)
-    stats = net.train(mnist.X_train, mnist.y_train, mnist.X_val, mnist.y_val,
-                      num_iters=3000, batch_size=200, learning_rate=0.5, learning_rate_decay=0.95,
-                      reg=1e-4)  # fmt: skip
+    stats = net.train(
+        mnist.X_train,
+        mnist.y_train,
+        mnist.X_val,
+        mnist.y_val,
+        num_iters=3000,
+        batch_size=200,
+        learning_rate=0.5,
+        learning_rate_decay=0.95,
+        reg=1e-4,
+    )
     print(f"MNIST test accuracy: {(net.predict(mnist.X_test) == mnist.y_test).mean():.4f}")
 
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.5))

@@ -19,10 +19,12 @@ X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.25, random
 pipeline = make_pipeline(StandardScaler(), MLPNumbaClassifier(epochs=30, random_state=0))
 search = GridSearchCV(
     pipeline,
-    {"mlpnumbaclassifier__hidden_size": [32, 128],
-     "mlpnumbaclassifier__learning_rate": [1e-3, 3e-3]},
+    {
+        "mlpnumbaclassifier__hidden_size": [32, 128],
+        "mlpnumbaclassifier__learning_rate": [1e-3, 3e-3],
+    },
     cv=3,
-)  # fmt: skip
+)
 search.fit(X_train, y_train)
 print("best:", search.best_params_)
 print(f"test accuracy: {search.score(X_test, y_test):.4f}")

@@ -19,8 +19,13 @@ from mlp_numba import TwoLayerNet
 from mlp_numba.datasets import prepare
 
 data = prepare("digits", seed=0)
-settings = dict(batch_size=100, learning_rate=1e-3, optimizer="adam", schedule="constant",
-                iterations_per_epoch=13)  # fmt: skip
+settings = dict(
+    batch_size=100,
+    learning_rate=1e-3,
+    optimizer="adam",
+    schedule="constant",
+    iterations_per_epoch=13,
+)
 
 
 def new_net():
@@ -28,17 +33,20 @@ def new_net():
 
 
 whole = new_net()
-whole_stats = whole.train(data.X_train, data.y_train, data.X_val, data.y_val, num_iters=400,
-                          **settings)  # fmt: skip
+whole_stats = whole.train(
+    data.X_train, data.y_train, data.X_val, data.y_val, num_iters=400, **settings
+)
 
 first = new_net()
-first_stats = first.train(data.X_train, data.y_train, data.X_val, data.y_val, num_iters=200,
-                          **settings)  # fmt: skip
+first_stats = first.train(
+    data.X_train, data.y_train, data.X_val, data.y_val, num_iters=200, **settings
+)
 path = Path(tempfile.mkdtemp()) / "model.npz"
 first.save(path)
 resumed = TwoLayerNet.load(path)
-second_stats = resumed.train(data.X_train, data.y_train, data.X_val, data.y_val,
-                             num_iters=200, **settings)  # fmt: skip
+second_stats = resumed.train(
+    data.X_train, data.y_train, data.X_val, data.y_val, num_iters=200, **settings
+)
 same = all(np.array_equal(whole.params[k], resumed.params[k]) for k in whole.params)
 print(f"resumed params equal the uninterrupted run's: {same}")
 assert same

@@ -24,10 +24,15 @@ for row in result.table[:4]:
 
 fig, ax = plt.subplots(figsize=(6, 3.5))
 for hidden in (25, 100):
-    rows = sorted((r for r in result.table if r["hidden_size"] == hidden),
-                  key=lambda r: r["learning_rate"])  # fmt: skip
-    ax.plot([r["learning_rate"] for r in rows], [r["val_acc"] for r in rows], "o-",
-            label=f"hidden {hidden}")  # fmt: skip
+    rows = sorted(
+        (r for r in result.table if r["hidden_size"] == hidden), key=lambda r: r["learning_rate"]
+    )
+    ax.plot(
+        [r["learning_rate"] for r in rows],
+        [r["val_acc"] for r in rows],
+        "o-",
+        label=f"hidden {hidden}",
+    )
 ax.set_xscale("log")
 ax.set_xlabel("learning rate")
 ax.set_ylabel("validation accuracy")
