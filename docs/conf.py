@@ -73,7 +73,7 @@ def _command_help():
         text = subprocess.run(
             [sys.executable, "-m", "mlp_numba", *args, "--help"],
             capture_output=True, text=True, check=True,
-            env={**os.environ, "COLUMNS": "90"},
+            env={**os.environ, "COLUMNS": "72"},
         ).stdout  # fmt: skip
         title = " ".join(["mlp-numba", *args])
         out += [title, "-" * len(title), "", ".. code-block:: text", ""]
