@@ -32,10 +32,20 @@ class _LogLines:
 
 
 class _Bar:
-    """Progress of ``total`` units, updated with the units done so far (not an increment)."""
+    """Progress of ``total`` units, updated with the units done so far (not an increment);
+    a context manager that closes it."""
+
+    #: Whether updates are shown (callers skip preparing them otherwise).
+    shown = True
 
     def __init__(self, bar):
         self._bar = bar
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
     def update(self, done, postfix=""):
         """Set the units done so far and the text after the counts."""
@@ -47,7 +57,14 @@ class _Bar:
         self._bar.close()
 
 
-class _NoBar:
+class _NoBar(_Bar):
+    """A bar that shows nothing."""
+
+    shown = False
+
+    def __init__(self):
+        pass
+
     def update(self, done, postfix=""):
         pass
 

@@ -81,20 +81,6 @@ def run_training(net, X, y, X_val, y_val, *, learning_rate, learning_rate_decay,
         raise TypeError(f"callback must be callable, got {type(callback).__name__}")
     if not isinstance(progress, (bool, np.bool_)):
         raise TypeError(f"progress must be True or False, got {type(progress).__name__}")
-    bar = progress_bar(num_iters, "train", enabled=bool(progress), required=True)
-    try:
-        return _train(net, X, y, X_val, y_val, learning_rate, learning_rate_decay, reg,
-                      num_iters, batch_size, verbose, optimizer, optimizer_params, schedule,
-                      schedule_params, sampling, early_stopping, iterations_per_epoch, callback,
-                      bar)  # fmt: skip
-    finally:
-        bar.close()
-
-
-def _train(net, X, y, X_val, y_val, learning_rate, learning_rate_decay, reg, num_iters,
-           batch_size, verbose, optimizer, optimizer_params, schedule, schedule_params,
-           sampling, early_stopping, iterations_per_epoch, callback, bar):  # fmt: skip
-    """The training loop of :func:`run_training`, on checked arguments."""
     num_train = len(X)
     if iterations_per_epoch is None:
         iterations_per_epoch = max(num_train / batch_size, 1)
@@ -113,50 +99,53 @@ def _train(net, X, y, X_val, y_val, learning_rate, learning_rate_decay, reg, num
     def is_report(it):
         return bool(verbose) and it % 100 == 0
 
-    it, block = 0, 1
-    while it < num_iters:
-        # Run up to the next point where the course does something in Python.
-        end = it
-        while (
-            end < num_iters - 1
-            and end - it + 1 < block
-            and not (is_epoch_end(end) or is_report(end))
-        ):
-            end += 1
-        started = time.perf_counter()
-        batches = sampler.draw(end - it + 1)
-        rates = scheduled_rates(
-            schedule, schedule_params, base_rate, learning_rate, it, len(batches), num_iters,
-            net.dtype,
-        )  # fmt: skip
-        done, losses = runner.steps(batches, rates, state["step"])
-        state["step"] += done
-        history["loss_history"].extend(losses[:done])
-        if done < len(batches):
-            raise v.TrainingDivergedError(it + done, losses[done], history)
-        it = end + 1
-        seconds = time.perf_counter() - started
-        block = min(MAX_BLOCK, max(1, round(done * BLOCK_SECONDS / max(seconds, 1e-9))))
+    with progress_bar(num_iters, "train", enabled=bool(progress), required=True) as bar:
+        it, block = 0, 1
+        while it < num_iters:
+            # Run up to the next point where the course does something in Python.
+            end = it
+            while (
+                end < num_iters - 1
+                and end - it + 1 < block
+                and not (is_epoch_end(end) or is_report(end))
+            ):
+                end += 1
+            started = time.perf_counter()
+            batches = sampler.draw(end - it + 1)
+            rates = scheduled_rates(
+                schedule, schedule_params, base_rate, learning_rate, it, len(batches), num_iters,
+                net.dtype,
+            )  # fmt: skip
+            done, losses = runner.steps(batches, rates, state["step"])
+            state["step"] += done
+            history["loss_history"].extend(losses[:done])
+            if done < len(batches):
+                raise v.TrainingDivergedError(it + done, losses[done], history)
+            it = end + 1
+            seconds = time.perf_counter() - started
+            block = min(MAX_BLOCK, max(1, round(done * BLOCK_SECONDS / max(seconds, 1e-9))))
 
-        if is_report(end):
-            print(f"iteration {end} / {num_iters}: loss {losses[done - 1]:f}")
-        if is_epoch_end(end):
-            history["train_acc_history"].append(runner.last_batch_accuracy())
-            history["val_acc_history"].append(np.mean(net.predict(X_val) == y_val))
-            if schedule == "step":
-                learning_rate *= learning_rate_decay
-            if stopper is not None:
-                val_loss = (
-                    validation_loss(net.predict_proba(X_val), y_val)
-                    if stopper.monitor == "val_loss"
-                    else None
-                )
-                if stopper.update(history["val_acc_history"][-1], val_loss, it, net.params):
+            if is_report(end):
+                print(f"iteration {end} / {num_iters}: loss {losses[done - 1]:f}")
+            if is_epoch_end(end):
+                history["train_acc_history"].append(runner.last_batch_accuracy())
+                history["val_acc_history"].append(np.mean(net.predict(X_val) == y_val))
+                if schedule == "step":
+                    learning_rate *= learning_rate_decay
+                if stopper is not None:
+                    val_loss = (
+                        validation_loss(net.predict_proba(X_val), y_val)
+                        if stopper.monitor == "val_loss"
+                        else None
+                    )
+                    if stopper.update(history["val_acc_history"][-1], val_loss, it, net.params):
+                        break
+            if bar.shown or callback is not None:
+                progress = TrainingProgress(it, num_iters, float(losses[done - 1]), history)
+                if bar.shown:
+                    bar.update(it, progress.summary())
+                if callback is not None and callback(progress) is False:
                     break
-        progress = TrainingProgress(it, num_iters, float(losses[done - 1]), history)
-        bar.update(it, progress.summary())
-        if callback is not None and callback(progress) is False:
-            break
     if stopper is not None:
         stopper.restore(net.params)
         history.update(stopper.summary())

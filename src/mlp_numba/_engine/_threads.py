@@ -112,43 +112,38 @@ def layer_is_fork_safe(layer=None):
     return omppool.openmp_vendor != "GNU"
 
 
-#: Whether this process is a forked child (or a later descendant) of one whose threading layer
-#: is GNU OpenMP, which Numba terminates at its first parallel region.
-_one_thread_only = False
-
-
 class _EngineCall:
     """Context manager around every call into the compiled engine.
 
-    In a process where Numba's threads must not run (:data:`_one_thread_only`) it sets the
-    calling thread's Numba thread count to 1 for the call, so that the engine's parallel region
-    runs as a plain loop (``parallel.in_parallel``), and says so once in a warning; under the
-    ``workqueue`` layer, which aborts the process when two threads enter it at once, calls
-    take turns.
+    In a forked child (or later descendant) of a process whose layer is GNU OpenMP, which
+    Numba terminates at its first parallel region, it sets the calling thread's Numba thread
+    count to 1 for the call, so that the engine's parallel region runs as a plain loop
+    (``parallel.in_parallel``), and says so once in a warning; under the ``workqueue`` layer,
+    which aborts the process when two threads enter it at once, calls take turns.
     """
 
     def __init__(self):
         self._turns = threading.Lock() if numba.threading_layer() == "workqueue" else None
+        self._one_thread = False
         self._warned = False
         self._saved = threading.local()
 
     def _after_fork_in_child(self):
-        global _one_thread_only
         if self._turns is not None:
             # Whichever thread held it is not in the child.
             self._turns = threading.Lock()
-        _one_thread_only = _one_thread_only or not layer_is_fork_safe()
+        self._one_thread = self._one_thread or not layer_is_fork_safe()
 
     def __enter__(self):
         if self._turns is not None:
             self._turns.acquire()
-        if _one_thread_only:
+        if self._one_thread:
             self._warn_once()
             self._saved.threads = numba.get_num_threads()
             numba.set_num_threads(1)
 
     def __exit__(self, *exc):
-        if _one_thread_only:
+        if self._one_thread:
             numba.set_num_threads(self._saved.threads)
         if self._turns is not None:
             self._turns.release()
