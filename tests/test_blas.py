@@ -88,7 +88,7 @@ def test_blocks_follow_the_rows_alone():
     from mlp_numba._engine.kernels.common import BLAS_PIECES, SMALLEST_BLOCK, batch_pieces
 
     smallest = SMALLEST_BLOCK
-    pieces = batch_pieces
+    pieces = batch_pieces.py_func  # the kernel itself is callable from compiled code only
     assert pieces(0) == pieces(1) == pieces(smallest - 1) == 1
     assert pieces(smallest * BLAS_PIECES) == BLAS_PIECES
     assert pieces(10**6) == BLAS_PIECES

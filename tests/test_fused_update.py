@@ -20,6 +20,17 @@ from mlp_numba._optimizer_spec import hyper_vector
 DTYPES = [np.float64, np.float32]
 
 
+def _compiled(kernel):
+    """``kernel`` callable from Python (the engine's kernels take compiled callers only)."""
+    return njit(lambda *arguments: kernel(*arguments))
+
+
+_update = _compiled(updates.update)
+_product_bound = _compiled(updates.product_bound)
+_sgd_by_product_is_finite = _compiled(updates.sgd_by_product_is_finite)
+_product_is_finite = _compiled(updates.product_is_finite)
+
+
 @njit
 def _max_magnitude(a, scratch):
     return as_float(max_magnitude_bits(a), scratch)
@@ -111,7 +122,7 @@ def test_fused_sgd_agrees_with_the_general_update(dtype, reg):
         if mode == layers.GRADIENT:
             np.testing.assert_allclose(work.dW1, X.T @ work.dA, rtol=1e-4, atol=1e-6)
             none = np.empty((0, 0), dtype)
-            norm = updates.update(
+            norm = _update(
                 updates.SGD, W1, work.dW1, none, none, lr, dtype(reg), hyper_vector("sgd", {}), 1
             )
         else:
@@ -133,8 +144,8 @@ def test_fused_update_runs_only_when_its_result_is_surely_finite(dtype):
 
     def safe(x_max, lr=1e-3, reg=1e-4, squared_norm=1.0, grad=dA):
         dA_max = _max_magnitude(grad.ravel(), scratch)
-        bound = updates.product_bound(dtype(x_max), len(grad), dA_max)
-        return updates.sgd_by_product_is_finite(bound, lr, dtype(reg), dtype(squared_norm), dA)
+        bound = _product_bound(dtype(x_max), len(grad), dA_max)
+        return _sgd_by_product_is_finite(bound, lr, dtype(reg), dtype(squared_norm), dA)
 
     assert safe(1e3)
     assert not safe(np.nan) and not safe(np.inf)
@@ -144,8 +155,8 @@ def test_fused_update_runs_only_when_its_result_is_surely_finite(dtype):
     # The same bound lets every other optimizer skip the check of dW1.
     for x_max, proven in ((big / 1000, True), (big / 10, False), (np.nan, False)):
         dA_max = _max_magnitude(dA.ravel(), scratch)
-        bound = updates.product_bound(dtype(x_max), len(dA), dA_max)
-        assert updates.product_is_finite(bound, dA) == proven
+        bound = _product_bound(dtype(x_max), len(dA), dA_max)
+        assert _product_is_finite(bound, dA) == proven
     assert not safe(1.0, lr=1e300 if dtype == np.float64 else 1e36)
     assert not safe(1.0, lr=1.0, reg=10.0)  # |1 - 2 lr reg| > 2: W1 itself could overflow
     assert not safe(1.0, squared_norm=np.inf)

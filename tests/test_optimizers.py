@@ -1,5 +1,6 @@
 """Optimizers and schedules: compiled == reference for each, state kept across calls and files."""
 
+import numba
 import numpy as np
 import pytest
 
@@ -127,8 +128,10 @@ def test_bad_optimizer_arguments(cls, kw, error, message):
 def test_one_compiled_update_is_the_reference_bit_for_bit(dtype, optimizer):
     """The update pass (L2 term added on the fly, then the optimizer) rounds like the reference:
     no fast-math reordering reaches its arithmetic. 1000 elements span several chunks."""
-    from mlp_numba._engine.kernels.updates import update
+    from mlp_numba._engine.kernels.updates import update as kernel
     from mlp_numba._optimizer_spec import hyper_vector, resolve_optimizer
+
+    update = numba.njit(lambda *arguments: kernel(*arguments))  # kernels take compiled callers
 
     r = np.random.default_rng(7)
     W, G, M = (r.standard_normal((100, 10)).astype(dtype) * dtype(s) for s in (1, 1e-3, 1e-3))

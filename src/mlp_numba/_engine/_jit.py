@@ -1,14 +1,17 @@
-"""How the engine is compiled: Numba's process set-up, the kernels' decorator and the cache.
+"""How the engine is compiled: Numba's process set-up, the kernels' decorators and the cache.
 
 Compile time is a design constraint here (a user waits for it before the first result), and
-with Numba most of it goes to three things, each avoided by a rule:
+with Numba most of it goes to a few things, each avoided by a rule:
 
-- Every ``@njit`` function is a library of its own: typed, lowered, optimised and turned into
-  machine code, and then optimised and turned into machine code again inside every library
-  that calls it. So helpers are :data:`kernel` functions, inlined into their caller as Numba
-  IR, and only a few functions are libraries: the entry point (``entry.run``), the parallel
-  region (``parallel.in_parallel``), and small leaves whose compiler flags differ from their
-  callers' (a sum allowed to reorder its additions).
+- Numba finishes every function as if Python could call it: it links in its callees, then
+  optimises and emits machine code for the whole library, again in every caller. The entry
+  point compiles inside ``_codegen.entry_only``, so the functions it calls stay LLVM IR until
+  the entry point's library links, optimises and emits them all once.
+- Each call site of a function inlined as Numba IR (``inline="always"``) is copied, typed
+  and lowered anew. So kernels are functions of their own (:data:`kernel`), typed and lowered
+  once per signature and inlined by LLVM; only helpers that return a view of an argument,
+  which a function without Numba's reference counting cannot return, are inlined as IR
+  (:data:`view`).
 - Every ``prange`` loop becomes a parallel region compiled on its own, at a cost of about a
   second each. The engine has one (``parallel.in_parallel``), which runs every kind of work
   the kernels cut into pieces.
@@ -33,21 +36,25 @@ from numba import njit
 from numba.core import bytecode
 from numba.core.caching import CompileResultCacheImpl, FunctionCache
 
-from . import _threads
+from . import _codegen, _threads
 
 #: Options of every compiled function: a division gives inf or NaN like NumPy, without a
 #: zero check that would keep LLVM from vectorising the loop.
 OPTIONS = {"error_model": "numpy", "nogil": True, "_nrt": False}
 
-#: Decorator of the kernels' helpers: compiled as part of their caller (see the module's rules).
-kernel = njit(inline="always", **OPTIONS)
-
 #: Options of a function that only compiled code calls: no wrappers to call it from Python or
 #: C, which would be compiled (and linked into every caller) for nothing.
 INTERNAL = {**OPTIONS, "no_cpython_wrapper": True, "no_cfunc_wrapper": True}
 
-#: Decorator of a leaf compiled as a library of its own (see the module's rules).
-leaf = njit(**INTERNAL)
+#: Decorator of the kernels: internal functions (see the module's rules).
+kernel = njit(**INTERNAL)
+
+#: Decorator of a helper that returns a view of an argument: inlined into its caller as IR.
+view = njit(inline="always", **OPTIONS)
+
+#: Decorator of the scalar formulas (an activation and its derivative): inlined as IR into the
+#: one loop that calls each.
+scalar = view
 
 
 def _make_symbol_names_process_unique():
@@ -110,6 +117,7 @@ def compiled_entry(py_func, signature, stamp):
     """
     dispatcher = njit(**OPTIONS)(py_func)
     dispatcher._cache = _stamped_cache(stamp)(py_func)
-    dispatcher.compile(signature)
+    with _codegen.entry_only(dispatcher.targetctx.codegen()):
+        dispatcher.compile(signature)
     dispatcher.disable_compile()
     return dispatcher

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._jit import kernel, leaf
+from ._jit import kernel
 from .kernels.common import N_CHUNKS, as_float, batch_pieces, cast, largest_of, magnitude_bits
 from .kernels.layers import (
     GRADIENT,
@@ -67,7 +67,7 @@ def _largest(bits, n, scratch):
     return as_float(largest_of(bits[:n]), scratch)
 
 
-@leaf
+@kernel
 def forward_backward(X, y, idx, mode, model, optimizer, work, out, reg, norm):
     """A batch's forward and backward pass: the loss (with the L2 term ``reg * norm``), and
     into ``work.grads`` dW2, db1 and db2 (without the L2 term's gradient). Returns the loss,

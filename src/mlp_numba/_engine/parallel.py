@@ -18,7 +18,7 @@ from numba import njit, prange, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from ._jit import INTERNAL, kernel, leaf
+from ._jit import INTERNAL, kernel, view
 from ._linking import call_unlinked, compile_result, link
 from .kernels.blas import gemm
 from .kernels.common import chunk_bounds, magnitude_bits, max_magnitude_bits
@@ -79,7 +79,7 @@ def batch_rows(mode, X, idx):
     return X.shape[0] if mode == INPUT else idx.shape[0]
 
 
-@kernel
+@view
 def task(kind, pieces, mode, idx, lr, reg, step, optimizer):
     """A :class:`Task` whose fields have the same types wherever it is made."""
     return Task(
@@ -113,7 +113,7 @@ def _forward_backward_block(lo, hi, p, rows, mode, X, y, idx, model, work):
     block_bits[p] = block_shares(lo, hi, p, work)
 
 
-@leaf
+@kernel
 def run_block(t, p, X, y, model, work, out):
     """Block ``p`` of task ``t``.
 

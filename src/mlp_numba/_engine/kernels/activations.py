@@ -4,9 +4,13 @@ Each forward is ``f(z, p)`` and each derivative ``df(z, a, p)``, scalar function
 the pre-activation, ``a = f(z)`` and ``p`` the activation's parameters (a vector of the working
 dtype, in the order ``_activation_spec.SPECS`` gives). The activation is a run-time integer, its
 position in ``SPECS`` (:func:`activation_code`): one compiled engine serves every activation,
-so trying another one compiles nothing. :func:`activate_rows` and :func:`activation_grad_rows`
-branch on it once per block of rows, outside the loops, so that each activation's loop is
-specialised and vectorised on its own.
+so trying another one compiles nothing.
+
+:func:`activate_rows` and :func:`activation_grad_rows` branch on it once per block of rows.
+An activation of plain arithmetic (:data:`OWN_LOOP`) has a loop of its own, which LLVM
+vectorises. The others call a libm function (exp, erf, tanh, log1p) for each element, which
+keeps their loops scalar anyway, so they share one loop that branches on the code per element:
+a branch the CPU predicts every time, against a compiled loop per activation.
 
 To add an activation: add its entry to ``_activation_spec.SPECS``, a forward and derivative
 here and in :data:`COMPILED_ACTIVATIONS`, and its NumPy formula to
@@ -20,11 +24,11 @@ import math
 import numpy as np
 
 from ..._activation_spec import SELU_ALPHA, SELU_SCALE, SPECS
-from .._jit import kernel, leaf
+from .._jit import kernel, scalar
 from .common import cast
 
 
-@kernel
+@scalar
 def _sigmoid(z):
     # Two branches so that exp never overflows.
     if z >= 0:
@@ -33,76 +37,76 @@ def _sigmoid(z):
     return e / (cast(z, 1) + e)
 
 
-@kernel
+@scalar
 def _relu(z, p):
     return z if z > 0 else cast(z, 0)
 
 
-@kernel
+@scalar
 def _relu_grad(z, a, p):
     return cast(z, 1) if z > 0 else cast(z, 0)
 
 
-@kernel
+@scalar
 def _leaky_relu(z, p):
     return z if z > 0 else p[0] * z
 
 
-@kernel
+@scalar
 def _leaky_relu_grad(z, a, p):
     return cast(z, 1) if z > 0 else p[0]
 
 
-@kernel
+@scalar
 def _elu(z, p):
     return z if z > 0 else p[0] * np.expm1(z)
 
 
-@kernel
+@scalar
 def _elu_grad(z, a, p):
     return cast(z, 1) if z > 0 else p[0] * np.exp(z)
 
 
-@kernel
+@scalar
 def _selu(z, p):
     return cast(z, SELU_SCALE) * (z if z > 0 else cast(z, SELU_ALPHA) * np.expm1(z))
 
 
-@kernel
+@scalar
 def _selu_grad(z, a, p):
     return cast(z, SELU_SCALE) * (cast(z, 1) if z > 0 else cast(z, SELU_ALPHA) * np.exp(z))
 
 
-@kernel
+@scalar
 def _swish(z, p):
     return z * _sigmoid(z)
 
 
-@kernel
+@scalar
 def _swish_grad(z, a, p):
     s = _sigmoid(z)
     return s * (cast(z, 1) + z * (cast(z, 1) - s))
 
 
-@kernel
+@scalar
 def _gelu(z, p):
     return cast(z, 0.5) * z * (cast(z, 1) + math.erf(z / cast(z, math.sqrt(2.0))))
 
 
-@kernel
+@scalar
 def _gelu_grad(z, a, p):
     cdf = cast(z, 0.5) * (cast(z, 1) + math.erf(z / cast(z, math.sqrt(2.0))))
     pdf = cast(z, 1.0 / math.sqrt(2.0 * math.pi)) * np.exp(cast(z, -0.5) * z * z)
     return cdf + z * pdf
 
 
-@kernel
+@scalar
 def _gelu_tanh(z, p):
     inner = cast(z, math.sqrt(2.0 / math.pi)) * (z + cast(z, 0.044715) * z * z * z)
     return cast(z, 0.5) * z * (cast(z, 1) + np.tanh(inner))
 
 
-@kernel
+@scalar
 def _gelu_tanh_grad(z, a, p):
     k = cast(z, math.sqrt(2.0 / math.pi))
     t = np.tanh(k * (z + cast(z, 0.044715) * z * z * z))
@@ -112,43 +116,43 @@ def _gelu_tanh_grad(z, a, p):
     )
 
 
-@kernel
+@scalar
 def _softplus(z, p):
     # log(1 + exp(z)) = max(z, 0) + log1p(exp(-|z|)), which never overflows.
     return max(z, cast(z, 0)) + np.log1p(np.exp(-abs(z)))
 
 
-@kernel
+@scalar
 def _softplus_grad(z, a, p):
     return _sigmoid(z)
 
 
-@kernel
+@scalar
 def _sigmoid_act(z, p):
     return _sigmoid(z)
 
 
-@kernel
+@scalar
 def _sigmoid_grad(z, a, p):
     return a * (cast(z, 1) - a)
 
 
-@kernel
+@scalar
 def _tanh(z, p):
     return np.tanh(z)
 
 
-@kernel
+@scalar
 def _tanh_grad(z, a, p):
     return cast(z, 1) - a * a
 
 
-@kernel
+@scalar
 def _identity(z, p):
     return z
 
 
-@kernel
+@scalar
 def _identity_grad(z, a, p):
     return cast(z, 1)
 
@@ -174,37 +178,58 @@ def activation_code(name):
     return tuple(SPECS).index(name)
 
 
-@kernel
-def _forward_rows(forward, Z, A, p, lo, hi):
-    for i in range(lo, hi):
-        for j in range(Z.shape[1]):
-            A[i, j] = forward(Z[i, j], p)
+#: The activations with a loop of their own (the others share one).
+OWN_LOOP = ("relu", "leaky_relu", "identity")
 
 
-@kernel
-def _grad_rows(derivative, Z, A, dA, p, lo, hi):
-    for i in range(lo, hi):
-        for j in range(Z.shape[1]):
-            dA[i, j] *= derivative(Z[i, j], A[i, j], p)
+def _kernel_from_source(name, lines, namespace):
+    """The kernel ``name`` defined by Python source ``lines``: written out here so that the
+    registry stays the only list of activations."""
+    exec("\n".join(lines), namespace)
+    return kernel(namespace[name])
 
 
-def _branch_on_activation(name, loop, which, arguments):
-    """A kernel ``name(code, *arguments)`` that runs ``loop(f, *arguments)`` with ``f`` the
-    forward (``which`` 0) or the derivative (1) of activation number ``code``: one branch per
-    entry of ``SPECS``, written out here so that the registry stays the only list."""
-    lines = [f"def {name}(code, {arguments}):"]
-    namespace = {"loop": loop}
+def _rows_loop(name, arguments, which, body):
+    """Source of a loop over rows lo:hi whose ``body`` (lines) computes ``v`` from ``z``, the
+    new A[i, j] (``which`` 0) or the factor of dA[i, j] (1)."""
+    return [
+        f"def {name}(code, {arguments}):",
+        "    for i in range(lo, hi):",
+        "        for j in range(Z.shape[1]):",
+        "            z = Z[i, j]",
+        *body,
+        "            dA[i, j] *= v" if which else "            A[i, j] = v",
+    ]
+
+
+def _branch_on_activation(name, which):
+    """The kernel ``name(code, Z, A, [dA,] p, lo, hi)``: the forward (``which`` 0) or the
+    derivative (1) of activation number ``code`` over rows lo:hi, through a loop of its own
+    (:data:`OWN_LOOP`) or the shared one."""
+    arguments = "Z, A, dA, p, lo, hi" if which else "Z, A, p, lo, hi"
+    call = "(z, A[i, j], p)" if which else "(z, p)"
+    namespace = {}
+    shared = []
+    branches = [f"def {name}(code, {arguments}):"]
     for k, activation in enumerate(SPECS):
         namespace[f"f{k}"] = COMPILED_ACTIVATIONS[activation][which]
-        lines.append(f"    {'if' if k == 0 else 'elif'} code == {k}:")
-        lines.append(f"        loop(f{k}, {arguments})")
-    exec("\n".join(lines), namespace)
-    return leaf(namespace[name])
+        if activation in OWN_LOOP:
+            own = f"own{k}"
+            loop = _rows_loop(own, arguments, which, [f"            v = f{k}{call}"])
+            namespace[own] = _kernel_from_source(own, loop, namespace)
+            branches += [f"    if code == {k}:", f"        return {own}(code, {arguments})"]
+        else:
+            shared += [f"            elif code == {k}:", f"                v = f{k}{call}"]
+    # The first test is an ``if``; a code outside the shared ones never reaches this loop.
+    shared[0] = shared[0].replace("elif", "if", 1)
+    shared += ["            else:", "                v = z"]
+    loop = _rows_loop("shared", arguments, which, shared)
+    namespace["shared"] = _kernel_from_source("shared", loop, namespace)
+    branches.append(f"    shared(code, {arguments})")
+    return _kernel_from_source(name, branches, namespace)
 
 
 #: ``activate_rows(code, Z, A, p, lo, hi)``: A[lo:hi] = f(Z[lo:hi]).
-activate_rows = _branch_on_activation("activate_rows", _forward_rows, 0, "Z, A, p, lo, hi")
+activate_rows = _branch_on_activation("activate_rows", 0)
 #: ``activation_grad_rows(code, Z, A, dA, p, lo, hi)``: dA[lo:hi] *= f'(Z[lo:hi]).
-activation_grad_rows = _branch_on_activation(
-    "activation_grad_rows", _grad_rows, 1, "Z, A, dA, p, lo, hi"
-)
+activation_grad_rows = _branch_on_activation("activation_grad_rows", 1)

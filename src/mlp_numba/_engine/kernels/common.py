@@ -14,7 +14,7 @@ from numba import types
 from numba.extending import overload
 from numba.np.numpy_support import as_dtype
 
-from .._jit import INTERNAL, kernel, leaf
+from .._jit import INTERNAL, kernel
 
 #: Fixed number of chunks of a deterministic reduction (independent of the thread count).
 N_CHUNKS = 64
@@ -76,7 +76,7 @@ def _magnitude_bits_overload(a):
     return None
 
 
-@leaf
+@kernel
 def max_magnitude_bits(a):
     """The largest ``magnitude_bits`` of the 1-d array ``a`` (0 when empty), vectorised."""
     bits, mask = magnitude_bits(a)

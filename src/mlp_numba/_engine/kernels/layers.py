@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._jit import kernel, leaf
+from .._jit import kernel
 from .activations import activate_rows, activation_grad_rows
 from .blas import gemm, gemm_accumulate
 from .common import cast, magnitude_bits, max_magnitude_bits, sum_chunk
@@ -106,7 +106,7 @@ def softmax_cross_entropy_rows(lo, hi, rows, S, labels, dS, row_loss):
             dS[i, j] = dS[i, j] / n
 
 
-@leaf
+@kernel
 def scores_of_rows(lo, hi, model, Z, A, S):
     """Rows lo:hi, given Z = X@W1 there: the hidden layer Z += b1, A = activation(Z), and the
     output layer S = A@W2 + b2."""

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._jit import kernel
+from .._jit import kernel, view
 from .common import cast, sum_chunk
 
 
-@kernel
+@view
 def flat(a):
     """``a`` as a 1-d view (``a`` is C-contiguous)."""
     return a.reshape(a.size)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._jit import kernel, leaf
+from .._jit import kernel, view
 from .common import cast, sum_chunk
 from .reductions import flat
 
@@ -56,7 +56,7 @@ def _adam(w, g, m, v, lr, decay, beta1, beta2, eps, weight_decay, correction1, c
         )
 
 
-@leaf
+@kernel
 def update_slice(code, w, g, s1, s2, lr, reg, hyper, step):
     """Update the 1-d slice ``w`` from its data gradient ``g`` (the L2 term is added here) with
     optimizer ``code`` at optimizer step ``step`` (1, 2, ...); ``s1`` and ``s2`` are its state
@@ -77,7 +77,7 @@ def update_slice(code, w, g, s1, s2, lr, reg, hyper, step):
     return sum_chunk(w, True)
 
 
-@kernel
+@view
 def state_slice(state, lo, hi):
     """Elements lo:hi of an optimizer's state buffer (flattened), or the empty buffer itself."""
     s = flat(state)
