@@ -115,7 +115,8 @@ def compiled_entry(py_func, signature, stamp):
     without a copy (a writeable array where a read-only one is declared, a C-contiguous one
     where any layout is), and never compiles again for a new combination of flags.
     """
-    dispatcher = njit(**OPTIONS)(py_func)
+    # Python calls it; no C caller does, so no C wrapper (code to compile for nothing).
+    dispatcher = njit(no_cfunc_wrapper=True, **OPTIONS)(py_func)
     dispatcher._cache = _stamped_cache(stamp)(py_func)
     with _codegen.entry_only(dispatcher.targetctx.codegen()):
         dispatcher.compile(signature)
