@@ -6,11 +6,10 @@ dtype, in the order ``_activation_spec.SPECS`` gives). The activation is a run-t
 position in ``SPECS`` (:func:`activation_code`): one compiled engine serves every activation,
 so trying another one compiles nothing.
 
-:func:`activate_rows` and :func:`activation_grad_rows` branch on it once per block of rows.
-An activation of plain arithmetic (:data:`OWN_LOOP`) has a loop of its own, which LLVM
-vectorises. The others call a libm function (exp, erf, tanh, log1p) for each element, which
-keeps their loops scalar anyway, so they share one loop that branches on the code per element:
-a branch the CPU predicts every time, against a compiled loop per activation.
+:func:`activate_rows` and :func:`activation_grad_rows` branch on it once per block of rows,
+outside the loops, into a loop of each activation's own, which LLVM specialises (and
+vectorises, where the formula is plain arithmetic). Each is one function holding every
+activation's loop, so that Numba types and lowers two functions, not two per activation.
 
 To add an activation: add its entry to ``_activation_spec.SPECS``, a forward and derivative
 here and in :data:`COMPILED_ACTIVATIONS`, and its NumPy formula to
@@ -178,55 +177,25 @@ def activation_code(name):
     return tuple(SPECS).index(name)
 
 
-#: The activations with a loop of their own (the others share one).
-OWN_LOOP = ("relu", "leaky_relu", "identity")
-
-
-def _kernel_from_source(name, lines, namespace):
-    """The kernel ``name`` defined by Python source ``lines``: written out here so that the
-    registry stays the only list of activations."""
-    exec("\n".join(lines), namespace)
-    return kernel(namespace[name])
-
-
-def _rows_loop(name, arguments, which, body):
-    """Source of a loop over rows lo:hi whose ``body`` (lines) computes ``v`` from ``z``, the
-    new A[i, j] (``which`` 0) or the factor of dA[i, j] (1)."""
-    return [
-        f"def {name}(code, {arguments}):",
-        "    for i in range(lo, hi):",
-        "        for j in range(Z.shape[1]):",
-        "            z = Z[i, j]",
-        *body,
-        "            dA[i, j] *= v" if which else "            A[i, j] = v",
-    ]
-
-
 def _branch_on_activation(name, which):
     """The kernel ``name(code, Z, A, [dA,] p, lo, hi)``: the forward (``which`` 0) or the
-    derivative (1) of activation number ``code`` over rows lo:hi, through a loop of its own
-    (:data:`OWN_LOOP`) or the shared one."""
+    derivative (1) of activation number ``code`` over rows lo:hi. Its source is written out
+    here, one loop per entry of ``SPECS``, so that the registry stays the only list."""
     arguments = "Z, A, dA, p, lo, hi" if which else "Z, A, p, lo, hi"
-    call = "(z, A[i, j], p)" if which else "(z, p)"
+    value = "(Z[i, j], A[i, j], p)" if which else "(Z[i, j], p)"
+    lines = [f"def {name}(code, {arguments}):"]
     namespace = {}
-    shared = []
-    branches = [f"def {name}(code, {arguments}):"]
     for k, activation in enumerate(SPECS):
         namespace[f"f{k}"] = COMPILED_ACTIVATIONS[activation][which]
-        if activation in OWN_LOOP:
-            own = f"own{k}"
-            loop = _rows_loop(own, arguments, which, [f"            v = f{k}{call}"])
-            namespace[own] = _kernel_from_source(own, loop, namespace)
-            branches += [f"    if code == {k}:", f"        return {own}(code, {arguments})"]
-        else:
-            shared += [f"            elif code == {k}:", f"                v = f{k}{call}"]
-    # The first test is an ``if``; a code outside the shared ones never reaches this loop.
-    shared[0] = shared[0].replace("elif", "if", 1)
-    shared += ["            else:", "                v = z"]
-    loop = _rows_loop("shared", arguments, which, shared)
-    namespace["shared"] = _kernel_from_source("shared", loop, namespace)
-    branches.append(f"    shared(code, {arguments})")
-    return _kernel_from_source(name, branches, namespace)
+        update = f"dA[i, j] *= f{k}{value}" if which else f"A[i, j] = f{k}{value}"
+        lines += [
+            f"    {'if' if k == 0 else 'elif'} code == {k}:",
+            "        for i in range(lo, hi):",
+            "            for j in range(Z.shape[1]):",
+            f"                {update}",
+        ]
+    exec("\n".join(lines), namespace)
+    return kernel(namespace[name])
 
 
 #: ``activate_rows(code, Z, A, p, lo, hi)``: A[lo:hi] = f(Z[lo:hi]).

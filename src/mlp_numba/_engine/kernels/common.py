@@ -9,10 +9,9 @@ order, never through a parallel ``+=``.
 from __future__ import annotations
 
 import numba
-import numpy as np
 from numba import types
-from numba.extending import overload
-from numba.np.numpy_support import as_dtype
+from numba.extending import intrinsic
+from numba.np.arrayobj import make_array, populate_array
 
 from .._jit import INTERNAL, kernel
 
@@ -42,22 +41,30 @@ def batch_pieces(n):
     return max(1, min(BLAS_PIECES, n // SMALLEST_BLOCK))
 
 
-def cast(like, value):
+@intrinsic
+def cast(typingctx, like, value):
     """``value`` converted to the dtype of ``like`` (a scalar or an array), inside compiled code.
 
     Numba promotes ``float32 * 0.5`` (and even ``float32 * 2``) to float64; writing constants
-    as ``cast(z, 0.5)`` keeps float32 kernels in float32.
+    as ``cast(z, 0.5)`` keeps float32 kernels in float32. An intrinsic, not an overload: it
+    emits the one conversion where it is called, where an overload would be a function
+    compiled for every pair of types.
     """
-
-
-@overload(cast)
-def _cast_overload(like, value):
     dtype = like.dtype if isinstance(like, types.Array) else like
-    target = as_dtype(dtype).type
-    return lambda like, value: target(value)
+    source = types.unliteral(value)
+
+    def codegen(context, builder, signature, arguments):
+        return context.cast(builder, arguments[1], source, dtype)
+
+    return dtype(like, source), codegen
 
 
-def magnitude_bits(a):
+#: The unsigned integer type of each float's width.
+_BITS = {types.float64: types.uint64, types.float32: types.uint32}
+
+
+@intrinsic
+def magnitude_bits(typingctx, a):
     """``(bits, mask)``: float array ``a`` viewed as unsigned integers of its width, and the mask
     that clears the sign bit.
 
@@ -65,15 +72,28 @@ def magnitude_bits(a):
     finite value, so ``max(bits & mask)`` is the largest magnitude, or the sign that one is not
     finite. An integer maximum vectorises without fast-math flags (a float one would not).
     """
+    if not isinstance(a, types.Array) or a.dtype not in _BITS:
+        return None
+    width = _BITS[a.dtype]
+    view = a.copy(dtype=width)
+    result = types.Tuple((view, width))
 
+    def codegen(context, builder, signature, arguments):
+        source = make_array(a)(context, builder, value=arguments[0])
+        bits = make_array(view)(context, builder)
+        populate_array(
+            bits,
+            data=builder.bitcast(source.data, bits.data.type),
+            shape=source.shape,
+            strides=source.strides,
+            itemsize=source.itemsize,
+            meminfo=source.meminfo,
+            parent=source.parent,
+        )
+        mask = context.get_constant(width, (1 << (a.dtype.bitwidth - 1)) - 1)
+        return context.make_tuple(builder, result, (bits._getvalue(), mask))
 
-@overload(magnitude_bits)
-def _magnitude_bits_overload(a):
-    if a.dtype == types.float64:
-        return lambda a: (a.view(np.uint64), np.uint64(0x7FFF_FFFF_FFFF_FFFF))
-    if a.dtype == types.float32:
-        return lambda a: (a.view(np.uint32), np.uint32(0x7FFF_FFFF))
-    return None
+    return result(a), codegen
 
 
 @kernel
