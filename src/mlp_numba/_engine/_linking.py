@@ -27,6 +27,11 @@ def call_unlinked(context, builder, result, values):
     """Emit a call to the compiled ``result`` that declares it rather than linking its library;
     an error status it returns is passed on to the caller."""
     fndesc = result.fndesc
+    if getattr(context.active_code_library, "_deferred", False):
+        # Compiled for the entry point only (``_codegen``): linking copies nothing until the
+        # entry point links each library once, so link, and the callee's code is there
+        # whichever entry point calls it.
+        context.add_linking_libs([result.library])
     function = context.declare_function(builder.module, fndesc)
     status, value = context.call_conv.call_function(
         builder, function, fndesc.restype, fndesc.argtypes, values
