@@ -7,7 +7,9 @@ body called was compiled five times over, most of the engine's compile time. The
 region therefore calls its blocks through :func:`call_unlinked`, which only declares the
 callee (the process's compiled code resolves it), and the entry point takes a copy once,
 through :func:`link`, so that a process loading the entry point from the cache finds the
-callee's code inside it.
+callee's code inside it. When the entry point compiles under ``_codegen.entry_only`` (the
+usual case), linking copies nothing until the entry point links each library once, so the
+call links its callee too; declaring alone remains for a Numba without that.
 """
 
 from __future__ import annotations
@@ -24,8 +26,9 @@ def compile_result(dispatcher, argument_types):
 
 
 def call_unlinked(context, builder, result, values):
-    """Emit a call to the compiled ``result`` that declares it rather than linking its library;
-    an error status it returns is passed on to the caller."""
+    """Emit a call to the compiled ``result`` that declares it, linking its library only when
+    the library being compiled is deferred (see the module); an error status it returns is
+    passed on to the caller."""
     fndesc = result.fndesc
     if getattr(context.active_code_library, "_deferred", False):
         # Compiled for the entry point only (``_codegen``): linking copies nothing until the
