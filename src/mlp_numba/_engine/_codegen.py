@@ -169,12 +169,43 @@ class _DeferredLibrary(codegen.JITCodeLibrary):
         """Numba's ``finalize``, linking every deferred library reached once."""
         require_global_compiler_lock()
         self._raise_if_finalized()
+        own = _environments(self._final_module)
         for library in self._reached():
             self._reload_init.update(library._reload_init)
             self._final_module.link_in(self._linking_module(library), preserve=True)
+        linked = _environments(self._final_module) - own
+        _set_linkage(self._final_module, linked, "internal")
         self._optimize_final_module()
+        # An environment still referred to keeps Numba's linkage, for set_env to find it.
+        _set_linkage(self._final_module, linked, "common")
         self._final_module.verify()
         self._finalize_final_module()
+
+
+#: How Numba names the global that points at a function's environment (``declare_env_global``).
+_ENVIRONMENT_PREFIX = "_ZN08NumbaEnv"
+
+
+def _environments(module):
+    """The names of the environment pointers ``module`` defines."""
+    return {
+        variable.name
+        for variable in module.global_variables
+        if variable.name.startswith(_ENVIRONMENT_PREFIX) and not variable.is_declaration
+    }
+
+
+def _set_linkage(module, names, linkage):
+    """Gives the globals ``names`` of ``module`` (those still in it) this linkage.
+
+    The linked functions' environments are internal while the module is optimised, so that
+    the optimiser drops those no code reads: functions without a CPython wrapper read none.
+    Numba caches every environment left in the module and, loading the cache, imports the
+    module each belongs to (numba.np.arraymath imports all of SciPy's linalg, for example).
+    """
+    for variable in module.global_variables:
+        if variable.name in names:
+            variable.linkage = linkage
 
 
 def _set_env_if_emitted(set_env, engine):

@@ -35,6 +35,7 @@ import numba
 from numba import njit
 from numba.core import bytecode
 from numba.core.caching import CompileResultCacheImpl, FunctionCache
+from numba.core.runtime import rtsys
 
 from . import _codegen, _threads
 
@@ -104,6 +105,15 @@ def _stamped_cache(stamp):
 
     class StampedFunctionCache(FunctionCache):
         _impl_class = StampedCacheImpl
+
+        def load_overload(self, sig, target_context):
+            # Numba refreshes the target context first: it imports and registers every typing
+            # and lowering implementation it has (all of numba.np, SciPy's linalg), half a
+            # second that machine code loaded from disk never uses. Loading needs Numba's
+            # runtime alone; a compile, if one follows, refreshes the context itself.
+            rtsys.initialize(target_context)
+            with self._guard_against_spurious_io_errors():
+                return self._load_overload(sig, target_context)
 
     return StampedFunctionCache
 
