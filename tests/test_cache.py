@@ -26,6 +26,22 @@ print(repr(net.loss(np.linspace(-1, 1, 24).reshape(6, 4))[0, 0]),
 """
 
 
+LOADED = """
+import sys
+import numba
+import numpy as np
+from mlp_numba import TwoLayerNet
+from mlp_numba._engine import engine_for
+rng = np.random.default_rng(0)
+X, y = rng.standard_normal((80, 5)), rng.integers(0, 3, 80)
+TwoLayerNet(5, 7, 3, std=0.1, seed=42).train(X, y, X, y, num_iters=3, batch_size=16)
+hits = sum(engine_for(np.float64)._run.stats.cache_hits.values())
+heavy = [m for m in ("numba.np.arraymath", "scipy.linalg") if m in sys.modules]
+user = numba.njit(lambda a: a.max() + np.sum(a))  # a compile after a load refreshes Numba
+print(hits, ",".join(heavy) or "-", user(np.arange(4.0)))
+"""
+
+
 def run(code, cache_dir):
     env = dict(os.environ, NUMBA_CACHE_DIR=str(cache_dir))
     out = subprocess.run(
@@ -47,29 +63,8 @@ def test_cached_entry_points_load_in_a_new_process(tmp_path):
     assert hits_first == hits_second == "1"
     assert first == second
     assert run(TRAIN, tmp_path) == [train_loss]
-
-
-LOADED = """
-import sys
-import numba
-import numpy as np
-from mlp_numba import TwoLayerNet
-from mlp_numba._engine import engine_for
-rng = np.random.default_rng(0)
-X, y = rng.standard_normal((80, 5)), rng.integers(0, 3, 80)
-TwoLayerNet(5, 7, 3, std=0.1, seed=42).train(X, y, X, y, num_iters=3, batch_size=16)
-hits = sum(engine_for(np.float64)._run.stats.cache_hits.values())
-heavy = [m for m in ("numba.np.arraymath", "scipy.linalg") if m in sys.modules]
-user = numba.njit(lambda a: a.max() + np.sum(a))  # a compile after a load refreshes Numba
-print(hits, ",".join(heavy) or "-", user(np.arange(4.0)))
-"""
-
-
-@pytest.mark.slow
-def test_loading_the_cached_engine_imports_only_what_it_calls(tmp_path):
-    # Loading the entry point from the cache imports the module of each environment cached
-    # with it and, by Numba's default, every typing and lowering module it has (SciPy's linalg
-    # among them): most of a warm start's time. The engine caches its entry point's
-    # environment alone and loads without that refresh; compiling afterwards still works.
-    run(TRAIN, tmp_path)
+    # Loading the entry point imports the module of each environment cached with it and, by
+    # Numba's default, every typing and lowering module Numba has (SciPy's linalg among
+    # them): most of a warm start's time. The engine caches its entry point's environment
+    # alone and loads without that refresh; a compile afterwards still works.
     assert run(LOADED, tmp_path) == ["1", "-", "9.0"]
