@@ -31,10 +31,12 @@ from numba.core.compiler_lock import global_compiler_lock, require_global_compil
 
 #: What deferring uses of Numba's code generation, beyond its public API.
 _LIBRARY_METHODS = (
-    "add_llvm_module", "_optimize_final_module", "_finalize_final_module",
+    "add_llvm_module", "_finalize_final_module",
     "_get_module_for_linking", "_finalize_dynamic_globals", "get_pointer_to_function",
 )  # fmt: skip
-_CODEGEN_ATTRIBUTES = ("_library_class", "_engine", "_data_layout", "set_env")
+_CODEGEN_ATTRIBUTES = (
+    "_library_class", "_engine", "_data_layout", "set_env", "_module_pass_manager",
+)  # fmt: skip
 
 
 def supported(target_codegen):
@@ -175,11 +177,21 @@ class _DeferredLibrary(codegen.JITCodeLibrary):
             self._final_module.link_in(self._linking_module(library), preserve=True)
         linked = _environments(self._final_module) - own
         _set_linkage(self._final_module, linked, "internal")
-        self._optimize_final_module()
+        self._optimize_entry_module()
         # An environment still referred to keeps Numba's linkage, for set_env to find it.
         _set_linkage(self._final_module, linked, "common")
         self._final_module.verify()
         self._finalize_final_module()
+
+    def _optimize_entry_module(self):
+        """Numba's full module pipeline (O3, and its pass that prunes reference counts).
+
+        Numba first runs a cheap pipeline that inlines at O0, so that the pruning finds each
+        reference's increment and decrement in one function; the engine's code counts no
+        references (``_nrt`` off), so that pass would only cost time.
+        """
+        manager, builder = self._codegen._module_pass_manager()
+        manager.run(self._final_module, builder)
 
 
 #: How Numba names the global that points at a function's environment (``declare_env_global``).
