@@ -92,3 +92,45 @@ def test_blocks_follow_the_rows_alone():
     assert pieces(0) == pieces(1) == pieces(smallest - 1) == 1
     assert pieces(smallest * BLAS_PIECES) == BLAS_PIECES
     assert pieces(10**6) == BLAS_PIECES
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_gemm_on_column_blocks_read_only_and_empty_operands(dtype):
+    """The operands the kernels pass: a block of columns (its row stride above its width),
+    transposed; a read-only input; a block of no rows."""
+    rng = np.random.default_rng(7)
+    X = rng.standard_normal((40, 30)).astype(dtype)
+    X.setflags(write=False)
+    dA = rng.standard_normal((40, 6)).astype(dtype)
+    dW = np.full((30, 6), np.nan, dtype)
+    _product(True, False, X[:, 11:19], dA, dW[11:19])
+    tol = 1e-12 if dtype == np.float64 else 1e-5
+    np.testing.assert_allclose(dW[11:19], X[:, 11:19].T @ dA, rtol=tol, atol=tol)
+    assert np.isnan(dW[:11]).all() and np.isnan(dW[19:]).all()
+    empty = np.zeros((0, 6), dtype)
+    _product(False, False, X[5:5], dW, empty)  # m = 0: nothing to do, and no error
+    C = np.full((3, 6), np.nan, dtype)
+    _accumulate(False, False, X[:3, :0], dW[:0], C, 1.0, 0.0)  # k = 0: C = 0
+    assert not C.any()
+
+
+@njit
+def _np_dot_accumulate(trans_a, trans_b, A, B, C, alpha, beta):
+    _blas._np_dot_gemm_accumulate(trans_a, trans_b, A, B, C, alpha, beta)
+
+
+@pytest.mark.filterwarnings("ignore::numba.NumbaPerformanceWarning")  # np.dot on transposes
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize(("trans_a", "trans_b"), [(False, False), (True, False), (False, True)])
+@pytest.mark.parametrize(("alpha", "beta"), [(1.0, 0.0), (-0.5, 0.0), (2.0, -3.0)])
+def test_the_np_dot_fallback_matches_numpy(dtype, trans_a, trans_b, alpha, beta):
+    """What ``gemm`` runs when NumPy ships no BLAS this module can find."""
+    rng = np.random.default_rng(11)
+    m, n, k = 9, 4, 13
+    A = rng.standard_normal((k, m) if trans_a else (m, k)).astype(dtype)
+    B = rng.standard_normal((n, k) if trans_b else (k, n)).astype(dtype)
+    C = rng.standard_normal((m, n)).astype(dtype)
+    a, b = (A.T if trans_a else A), (B.T if trans_b else B)
+    expected = alpha * (a.astype(np.float64) @ b) + beta * C
+    _np_dot_accumulate(trans_a, trans_b, A, B, C, alpha, beta)
+    np.testing.assert_allclose(C, expected, rtol=1e-12 if dtype == np.float64 else 1e-5)

@@ -12,6 +12,10 @@ with Numba most of it goes to a few things, each avoided by a rule:
   once per signature and inlined by LLVM; only helpers that return a view of an argument,
   which a function without Numba's reference counting cannot return, are inlined as IR
   (:data:`view`).
+- A helper that is a few instructions wherever it is used (a cast, a view of an array as
+  bits or as 1-d, a BLAS call) is an ``@intrinsic``: it emits those instructions where it is
+  called, where a function or an overload would be typed and compiled for every combination
+  of its argument types.
 - Every ``prange`` loop becomes a parallel region compiled on its own, at a cost of about a
   second each. The engine has one (``parallel.in_parallel``), which runs every kind of work
   the kernels cut into pieces.

@@ -25,6 +25,7 @@ import numpy as np
 from ..._activation_spec import SELU_ALPHA, SELU_SCALE, SPECS
 from .._jit import kernel, scalar
 from .common import cast
+from .reductions import flat
 
 
 @scalar
@@ -180,19 +181,24 @@ def activation_code(name):
 def _branch_on_activation(name, which):
     """The kernel ``name(code, Z, A, [dA,] p, lo, hi)``: the forward (``which`` 0) or the
     derivative (1) of activation number ``code`` over rows lo:hi. Its source is written out
-    here, one loop per entry of ``SPECS``, so that the registry stays the only list."""
-    arguments = "Z, A, dA, p, lo, hi" if which else "Z, A, p, lo, hi"
-    value = "(Z[i, j], A[i, j], p)" if which else "(Z[i, j], p)"
-    lines = [f"def {name}(code, {arguments}):"]
-    namespace = {}
+    here, one loop per entry of ``SPECS``, so that the registry stays the only list. The rows
+    of the C-contiguous Z, A and dA are one run of memory, each loop one flat loop over it."""
+    value = "(z[k], a[k], p)" if which else "(z[k], p)"
+    lines = [
+        f"def {name}(code, {'Z, A, dA' if which else 'Z, A'}, p, lo, hi):",
+        "    lo, hi = lo * Z.shape[1], hi * Z.shape[1]",
+        "    z, a = flat(Z)[lo:hi], flat(A)[lo:hi]",
+    ]
+    if which:
+        lines.append("    d = flat(dA)[lo:hi]")
+    namespace = {"flat": flat}
     for k, activation in enumerate(SPECS):
         namespace[f"f{k}"] = COMPILED_ACTIVATIONS[activation][which]
-        update = f"dA[i, j] *= f{k}{value}" if which else f"A[i, j] = f{k}{value}"
+        update = f"d[k] *= f{k}{value}" if which else f"a[k] = f{k}{value}"
         lines += [
             f"    {'if' if k == 0 else 'elif'} code == {k}:",
-            "        for i in range(lo, hi):",
-            "            for j in range(Z.shape[1]):",
-            f"                {update}",
+            "        for k in range(z.size):",
+            f"            {update}",
         ]
     exec("\n".join(lines), namespace)
     return kernel(namespace[name])

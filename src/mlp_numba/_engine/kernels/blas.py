@@ -22,8 +22,10 @@ import threading
 
 import llvmlite.binding
 import numpy as np
+from llvmlite import ir
 from numba import types
-from numba.extending import overload, register_jitable
+from numba.core import cgutils
+from numba.extending import intrinsic, register_jitable
 
 _ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
 # (double symbol, float symbol, integer type, thread-count prefix) as OpenBLAS builds name them:
@@ -94,19 +96,6 @@ _FOUND = _find_gemm()
 BACKEND = _FOUND[0] if _FOUND else "numpy.dot (SciPy's BLAS)"
 
 
-def _external(symbol, dtype, int_type):
-    real = types.float64 if dtype == np.float64 else types.float32
-    i, p = int_type, types.voidptr
-    signature = types.void(types.intc, types.intc, types.intc, i, i, i, real, p, i, p, i, real,
-                           p, i)  # fmt: skip
-    return types.ExternalFunction(symbol, signature)
-
-
-_EXTERNALS = (
-    {dtype: _external(sym, dtype, _FOUND[2]) for dtype, sym in _FOUND[1].items()} if _FOUND else {}
-)
-
-
 class _OneThread:
     """Context manager: the BLAS library ``gemm`` calls runs on one thread inside it.
 
@@ -161,72 +150,126 @@ _functions = _one_thread_functions()
 one_blas_thread = _OneThread(_functions) if _functions else contextlib.nullcontext()
 
 
-def gemm(trans_a, trans_b, A, B, C):
-    """``C[...] = op(A) @ op(B)`` inside compiled code, op transposing when ``trans_*`` is True.
+def _as_index(builder, value, index):
+    """An intp ``value`` as the BLAS's integer type ``index`` (64 or 32 bits)."""
+    if value.type.width > index.width:
+        return builder.trunc(value, index)
+    return value
 
-    A, B and C are 2-D, of one float dtype, with unit stride along their rows (C-contiguous or
-    a block of rows of such an array); C must not overlap A or B.
+
+def _leading(builder, shape, strides, itemsize):
+    """The leading dimension to pass: the row stride in elements, which an array of no or one
+    row may report below its number of columns, the least BLAS accepts (max(stride, columns,
+    1))."""
+    one = ir.Constant(shape[1].type, 1)
+    stride = builder.sdiv(strides[0], ir.Constant(strides[0].type, itemsize))
+    widest = builder.select(builder.icmp_signed(">", stride, shape[1]), stride, shape[1])
+    return builder.select(builder.icmp_signed(">", widest, one), widest, one)
+
+
+def _call_gemm(context, builder, operands, trans, alpha, beta):
+    """Emits the CBLAS ``?gemm`` call C = alpha op(A) @ op(B) + beta C, row-major.
+
+    ``operands`` is ((type, value) of A, of B, of C); ``trans`` the two flags as LLVM i1
+    values; ``alpha`` and ``beta`` LLVM values of C's dtype.
     """
+    (a_type, a), (b_type, b), (c_type, c) = operands
+    dtype = np.dtype(c_type.dtype.name)
+    symbol, int_type = _FOUND[1][dtype], _FOUND[2]
+    index = context.get_value_type(int_type)
+    real = context.get_value_type(c_type.dtype)
+    flag, pointer = ir.IntType(32), ir.IntType(8).as_pointer()
+    arrays = []
+    for array_type, value in ((a_type, a), (b_type, b), (c_type, c)):
+        array = context.make_array(array_type)(context, builder, value)
+        shape = [_as_index(builder, v, index) for v in cgutils.unpack_tuple(builder, array.shape)]
+        strides = [
+            _as_index(builder, v, index) for v in cgutils.unpack_tuple(builder, array.strides)
+        ]
+        data = builder.bitcast(array.data, pointer)
+        arrays.append((shape, data, _leading(builder, shape, strides, dtype.itemsize)))
+    (a_shape, a_data, lda), (_, b_data, ldb), (c_shape, c_data, ldc) = arrays
+
+    def transposed(is_set):
+        return builder.select(is_set, ir.Constant(flag, _TRANS), ir.Constant(flag, _NO_TRANS))
+
+    k = builder.select(trans[0], a_shape[0], a_shape[1])
+    function_type = ir.FunctionType(
+        ir.VoidType(),
+        [flag, flag, flag, index, index, index, real, pointer, index, pointer, index, real,
+         pointer, index],
+    )  # fmt: skip
+    function = cgutils.get_or_insert_function(builder.module, function_type, symbol)
+    builder.call(
+        function,
+        [ir.Constant(flag, _ROW_MAJOR), transposed(trans[0]), transposed(trans[1]),
+         c_shape[0], c_shape[1], k, alpha, a_data, lda, b_data, ldb, beta, c_data, ldc],
+    )  # fmt: skip
 
 
-def gemm_accumulate(trans_a, trans_b, A, B, C, alpha, beta):
-    """``C[...] = alpha * op(A) @ op(B) + beta * C`` inside compiled code (BLAS's own form);
-    otherwise as ``gemm``. ``alpha`` and ``beta`` are converted to C's dtype."""
+def _flags(context, builder, signature, values):
+    """The two transpose flags as i1 values (they may come typed as literals)."""
+    return [context.cast(builder, values[i], signature.args[i], types.boolean) for i in (0, 1)]
 
 
 @register_jitable
-def _leading(columns, row_stride):
-    """The leading dimension to pass: the row stride, which an array of no or one row may
-    report below its number of columns, the least BLAS accepts."""
-    return max(row_stride, columns, 1)
+def _np_dot_gemm_accumulate(trans_a, trans_b, A, B, C, alpha, beta):
+    """``gemm_accumulate`` through ``np.dot`` (SciPy's BLAS): the fallback."""
+    a = A.T if trans_a else A
+    b = B.T if trans_b else B
+    if alpha == 1 and beta == 0:
+        np.dot(a, b, C)
+    elif beta == 0:  # BLAS overwrites C then, NaN included
+        C[:, :] = np.dot(a, b) * alpha
+    else:
+        C[:, :] = np.dot(a, b) * alpha + C * beta
 
 
-@overload(gemm)
-def _gemm_overload(trans_a, trans_b, A, B, C):
-    def impl(trans_a, trans_b, A, B, C):
-        gemm_accumulate(trans_a, trans_b, A, B, C, 1.0, 0.0)
+if _FOUND:
 
-    return impl
+    @intrinsic
+    def gemm_accumulate(typingctx, trans_a, trans_b, A, B, C, alpha, beta):
+        """``C[...] = alpha * op(A) @ op(B) + beta * C`` inside compiled code (BLAS's own
+        form), op transposing when ``trans_*`` is True; ``alpha`` and ``beta`` are converted
+        to C's dtype. A, B and C are 2-D, of one float dtype, with unit stride along their
+        rows (C-contiguous or a block of rows or columns of such an array); C must not overlap
+        A or B.
 
+        An intrinsic, the call emitted where it is made: as a function it would be typed,
+        lowered and compiled for every combination of layouts and flags of its arguments.
+        """
 
-@overload(gemm_accumulate)
-def _gemm_accumulate_overload(trans_a, trans_b, A, B, C, alpha, beta):
-    dtype = np.dtype(C.dtype.name)
-    if dtype not in _EXTERNALS:
+        def codegen(context, builder, signature, values):
+            real = C.dtype
+            scale = [context.cast(builder, values[i], signature.args[i], real) for i in (5, 6)]
+            operands = tuple(zip(signature.args[2:5], values[2:5], strict=True))
+            _call_gemm(context, builder, operands, _flags(context, builder, signature, values),
+                       *scale)  # fmt: skip
+            return context.get_dummy_value()
 
-        def fallback(trans_a, trans_b, A, B, C, alpha, beta):
-            a = A.T if trans_a else A
-            b = B.T if trans_b else B
-            if alpha == 1 and beta == 0:
-                np.dot(a, b, C)
-            elif beta == 0:  # BLAS overwrites C then, NaN included
-                C[:, :] = np.dot(a, b) * alpha
-            else:
-                C[:, :] = np.dot(a, b) * alpha + C * beta
+        return types.none(trans_a, trans_b, A, B, C, alpha, beta), codegen
 
-        return fallback
-    call = _EXTERNALS[dtype]
-    item = dtype.itemsize
-    real = np.float64 if dtype == np.float64 else np.float32
+    @intrinsic
+    def gemm(typingctx, trans_a, trans_b, A, B, C):
+        """``C[...] = op(A) @ op(B)`` inside compiled code; otherwise as ``gemm_accumulate``."""
 
-    def impl(trans_a, trans_b, A, B, C, alpha, beta):
-        m, n = C.shape
-        k = A.shape[0] if trans_a else A.shape[1]
-        call(
-            _ROW_MAJOR,
-            _TRANS if trans_a else _NO_TRANS,
-            _TRANS if trans_b else _NO_TRANS,
-            m,
-            n,
-            k,
-            real(alpha),
-            A.ctypes,
-            _leading(A.shape[1], A.strides[0] // item),
-            B.ctypes,
-            _leading(B.shape[1], B.strides[0] // item),
-            real(beta),
-            C.ctypes,
-            _leading(C.shape[1], C.strides[0] // item),
-        )
+        def codegen(context, builder, signature, values):
+            real = context.get_value_type(C.dtype)
+            operands = tuple(zip(signature.args[2:5], values[2:5], strict=True))
+            _call_gemm(context, builder, operands, _flags(context, builder, signature, values),
+                       ir.Constant(real, 1.0), ir.Constant(real, 0.0))  # fmt: skip
+            return context.get_dummy_value()
 
-    return impl
+        return types.none(trans_a, trans_b, A, B, C), codegen
+
+else:
+
+    @register_jitable
+    def gemm_accumulate(trans_a, trans_b, A, B, C, alpha, beta):
+        """``C[...] = alpha * op(A) @ op(B) + beta * C`` through ``np.dot``."""
+        _np_dot_gemm_accumulate(trans_a, trans_b, A, B, C, alpha, beta)
+
+    @register_jitable
+    def gemm(trans_a, trans_b, A, B, C):
+        """``C[...] = op(A) @ op(B)`` through ``np.dot``."""
+        _np_dot_gemm_accumulate(trans_a, trans_b, A, B, C, 1.0, 0.0)

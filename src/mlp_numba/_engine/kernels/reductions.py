@@ -7,15 +7,41 @@ The parallel region combines the blocks' results through these (``largest_of`` a
 from __future__ import annotations
 
 import numpy as np
+from numba import types
+from numba.core.imputils import impl_ret_borrowed
+from numba.extending import intrinsic
+from numba.np.arrayobj import make_array, populate_array
 
-from .._jit import kernel, view
+from .._jit import kernel
 from .common import cast, sum_chunk
 
 
-@view
-def flat(a):
-    """``a`` as a 1-d view (``a`` is C-contiguous)."""
-    return a.reshape(a.size)
+@intrinsic
+def flat(typingctx, a):
+    """``a`` as a 1-d view (``a`` is C-contiguous).
+
+    An intrinsic that builds the view from ``a``'s pointer and size: ``a.reshape(a.size)``
+    lowers Numba's general reshape, with its helper call and its error path, at every use.
+    """
+    if not isinstance(a, types.Array) or a.layout != "C":
+        return None
+    result = a.copy(ndim=1)
+
+    def codegen(context, builder, signature, arguments):
+        source = make_array(a)(context, builder, value=arguments[0])
+        view = make_array(result)(context, builder)
+        populate_array(
+            view,
+            data=source.data,
+            shape=[source.nitems],
+            strides=[source.itemsize],
+            itemsize=source.itemsize,
+            meminfo=source.meminfo,
+            parent=source.parent,
+        )
+        return impl_ret_borrowed(context, builder, result, view._getvalue())
+
+    return result(a), codegen
 
 
 @kernel
@@ -62,7 +88,7 @@ def sum_blocks(work, pieces):
     shares = work.block_sums
     H, C = work.dW2.shape
     block_W2 = work.block_W2.reshape((work.block_W2.shape[0], H * C))
-    total = _add_blocks(block_W2, pieces, work.dW2.reshape(H * C))
+    total = _add_blocks(block_W2, pieces, flat(work.dW2))
     total += _add_blocks(shares[:, :H], pieces, work.db1)
     total += _add_blocks(shares[:, H : H + C], pieces, work.db2)
     loss = shares[0, H + C]
