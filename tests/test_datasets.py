@@ -8,6 +8,8 @@ import io
 import os
 import pickle
 import struct
+import subprocess
+import sys
 import tarfile
 import threading
 from pathlib import Path
@@ -254,6 +256,20 @@ def test_digits_needs_no_download():
     data = prepare("digits")
     assert (len(data.X_train), len(data.X_val), len(data.X_test)) == (1297, 250, 250)
     assert data.num_classes == 10 and data.num_features == 64
+
+
+def test_digits_are_scikit_learns_read_without_importing_it():
+    sklearn_datasets = pytest.importorskip("sklearn.datasets")
+    images, target = datasets._bundled_digits()
+    expected = sklearn_datasets.load_digits()
+    np.testing.assert_array_equal(images, expected.images)
+    np.testing.assert_array_equal(target, expected.target)
+    code = (
+        "import sys; from mlp_numba.datasets import load_digits; X, y, Xt, yt = load_digits(); "
+        "print(X.shape, Xt.shape, X.dtype, 'sklearn' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.split() == ["(1547,", "8,", "8)", "(250,", "8,", "8)", "uint8", "False"]
 
 
 # ---- downloads -----------------------------------------------------------------------------

@@ -117,7 +117,6 @@ def plain_bar(desc, *, unit="it", enabled=True, stream=None, log_interval=LOG_IN
 
 def _tqdm(total, desc, unit, required, stream, log_interval):
     try:
-        from tqdm import notebook
         from tqdm import tqdm as plain_tqdm
         from tqdm.auto import tqdm
     except ImportError:
@@ -128,7 +127,9 @@ def _tqdm(total, desc, unit, required, stream, log_interval):
         return None
     stream = sys.stderr if stream is None else stream
     scale = unit == "B"  # bytes as kB, MB...
-    if issubclass(tqdm, notebook.tqdm):  # tqdm.auto found a notebook: a widget
+    # tqdm.auto imports tqdm.notebook (and the widgets) only when it finds a notebook.
+    notebook = sys.modules.get("tqdm.notebook")
+    if notebook is not None and issubclass(tqdm, notebook.tqdm):  # a notebook: a widget
         return tqdm(total=total, desc=desc, unit=unit, unit_scale=scale)
     if getattr(stream, "isatty", lambda: False)():
         return plain_tqdm(total=total, desc=desc, unit=unit, unit_scale=scale, file=stream)
