@@ -207,9 +207,14 @@ def _call_gemm(context, builder, operands, trans, alpha, beta):
     )  # fmt: skip
 
 
-def _flags(context, builder, signature, values):
-    """The two transpose flags as i1 values (they may come typed as literals)."""
-    return [context.cast(builder, values[i], signature.args[i], types.boolean) for i in (0, 1)]
+def _emit_gemm(context, builder, signature, values, alpha, beta):
+    """The codegen of ``gemm`` and ``gemm_accumulate`` (their first five arguments are alike),
+    with ``alpha`` and ``beta`` as LLVM values of C's dtype."""
+    # The transpose flags as i1 values (they may come typed as literals).
+    flags = [context.cast(builder, values[i], signature.args[i], types.boolean) for i in (0, 1)]
+    operands = tuple(zip(signature.args[2:5], values[2:5], strict=True))
+    _call_gemm(context, builder, operands, flags, alpha, beta)
+    return context.get_dummy_value()
 
 
 @register_jitable
@@ -240,12 +245,8 @@ if _FOUND:
         """
 
         def codegen(context, builder, signature, values):
-            real = C.dtype
-            scale = [context.cast(builder, values[i], signature.args[i], real) for i in (5, 6)]
-            operands = tuple(zip(signature.args[2:5], values[2:5], strict=True))
-            _call_gemm(context, builder, operands, _flags(context, builder, signature, values),
-                       *scale)  # fmt: skip
-            return context.get_dummy_value()
+            scales = (context.cast(builder, values[i], signature.args[i], C.dtype) for i in (5, 6))
+            return _emit_gemm(context, builder, signature, values, *scales)
 
         return types.none(trans_a, trans_b, A, B, C, alpha, beta), codegen
 
@@ -255,10 +256,8 @@ if _FOUND:
 
         def codegen(context, builder, signature, values):
             real = context.get_value_type(C.dtype)
-            operands = tuple(zip(signature.args[2:5], values[2:5], strict=True))
-            _call_gemm(context, builder, operands, _flags(context, builder, signature, values),
-                       ir.Constant(real, 1.0), ir.Constant(real, 0.0))  # fmt: skip
-            return context.get_dummy_value()
+            one, zero = ir.Constant(real, 1.0), ir.Constant(real, 0.0)
+            return _emit_gemm(context, builder, signature, values, one, zero)
 
         return types.none(trans_a, trans_b, A, B, C), codegen
 

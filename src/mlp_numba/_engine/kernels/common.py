@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numba
 from numba import types
+from numba.core.imputils import impl_ret_borrowed
 from numba.extending import intrinsic
 from numba.np.arrayobj import make_array, populate_array
 
@@ -59,6 +60,25 @@ def cast(typingctx, like, value):
     return dtype(like, source), codegen
 
 
+def view_of(context, builder, source_type, value, view_type, shape=None, strides=None):
+    """Inside an intrinsic's codegen: an array of ``view_type`` over the memory of ``value`` (an
+    array of ``source_type``), with its shape and strides unless others are given. The view
+    borrows the source's reference, as Numba's own views do (the caller returns it through
+    ``impl_ret_borrowed``)."""
+    source = make_array(source_type)(context, builder, value=value)
+    view = make_array(view_type)(context, builder)
+    populate_array(
+        view,
+        data=builder.bitcast(source.data, view.data.type),
+        shape=source.shape if shape is None else shape,
+        strides=source.strides if strides is None else strides,
+        itemsize=source.itemsize,
+        meminfo=source.meminfo,
+        parent=source.parent,
+    )
+    return view._getvalue()
+
+
 #: The unsigned integer type of each float's width.
 _BITS = {types.float64: types.uint64, types.float32: types.uint32}
 
@@ -79,19 +99,10 @@ def magnitude_bits(typingctx, a):
     result = types.Tuple((view, width))
 
     def codegen(context, builder, signature, arguments):
-        source = make_array(a)(context, builder, value=arguments[0])
-        bits = make_array(view)(context, builder)
-        populate_array(
-            bits,
-            data=builder.bitcast(source.data, bits.data.type),
-            shape=source.shape,
-            strides=source.strides,
-            itemsize=source.itemsize,
-            meminfo=source.meminfo,
-            parent=source.parent,
-        )
+        bits = view_of(context, builder, a, arguments[0], view)
         mask = context.get_constant(width, (1 << (a.dtype.bitwidth - 1)) - 1)
-        return context.make_tuple(builder, result, (bits._getvalue(), mask))
+        pair = context.make_tuple(builder, result, (bits, mask))
+        return impl_ret_borrowed(context, builder, result, pair)
 
     return result(a), codegen
 

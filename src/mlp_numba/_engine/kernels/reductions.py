@@ -10,10 +10,10 @@ import numpy as np
 from numba import types
 from numba.core.imputils import impl_ret_borrowed
 from numba.extending import intrinsic
-from numba.np.arrayobj import make_array, populate_array
+from numba.np.arrayobj import make_array
 
 from .._jit import kernel
-from .common import cast, sum_chunk
+from .common import cast, sum_chunk, view_of
 
 
 @intrinsic
@@ -29,17 +29,11 @@ def flat(typingctx, a):
 
     def codegen(context, builder, signature, arguments):
         source = make_array(a)(context, builder, value=arguments[0])
-        view = make_array(result)(context, builder)
-        populate_array(
-            view,
-            data=source.data,
-            shape=[source.nitems],
-            strides=[source.itemsize],
-            itemsize=source.itemsize,
-            meminfo=source.meminfo,
-            parent=source.parent,
-        )
-        return impl_ret_borrowed(context, builder, result, view._getvalue())
+        view = view_of(
+            context, builder, a, arguments[0], result,
+            shape=[source.nitems], strides=[source.itemsize],
+        )  # fmt: skip
+        return impl_ret_borrowed(context, builder, result, view)
 
     return result(a), codegen
 
