@@ -132,10 +132,13 @@ class Engine:
     Numba's threads run side by side, each a BLAS call that must not start threads of its own.
     """
 
+    #: The compiled entry point's Python function.
+    ENTRY = entry.run
+
     def __init__(self, dtype):
         self.dtype = np.dtype(dtype)
         self._none = self._placeholders()
-        self._run = compiled_entry(entry.run, self._signature(), STAMP)
+        self._run = compiled_entry(type(self).ENTRY, self._signature(), STAMP)
 
     def _placeholders(self):
         """Empty bundles for the arguments an operation does not use."""
@@ -226,13 +229,14 @@ _ENGINES = {}
 _LOCK = threading.Lock()
 
 
-def engine_for(dtype):
-    """The :class:`Engine` of ``dtype`` (float64 or float32), compiled or loaded once."""
-    dtype = np.dtype(dtype)
-    engine = _ENGINES.get(dtype)
+def engine_for(dtype, kind=Engine):
+    """The engine of class ``kind`` (:class:`Engine`, or ``stack_engine.StackEngine`` for nets
+    of any depth) for ``dtype`` (float64 or float32), compiled or loaded once."""
+    key = (kind, np.dtype(dtype))
+    engine = _ENGINES.get(key)
     if engine is None:
         with _LOCK:
-            engine = _ENGINES.get(dtype)
+            engine = _ENGINES.get(key)
             if engine is None:
-                engine = _ENGINES[dtype] = Engine(dtype)
+                engine = _ENGINES[key] = kind(key[1])
     return engine

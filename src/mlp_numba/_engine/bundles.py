@@ -98,3 +98,56 @@ class Outputs(NamedTuple):
     losses: np.ndarray
     classes: np.ndarray
     probabilities: np.ndarray
+
+
+# A net of any depth (``stack``): its params, gradients and optimizer state are each one
+# packed vector (W1, b1, W2, b2, ... in that order, each C-ordered), and its per-layer buffers
+# one vector per kind; the layers are found in them by their widths (``kernels.stack``). The
+# types are therefore the same for every depth and width, and compile once per dtype.
+
+
+class Stack(NamedTuple):
+    """The params of a net of any depth and its activation."""
+
+    #: W1, b1, ..., WL, bL packed in one vector.
+    params: np.ndarray
+    #: The layer widths n0 (inputs), n1, ..., nL (classes), int64.
+    widths: np.ndarray
+    activation: int
+    activation_params: np.ndarray
+
+
+class StackOptimizer(NamedTuple):
+    """An optimizer of a :class:`Stack`: as :class:`Optimizer`, its state packed like the
+    params (empty vectors when it keeps fewer than two buffers)."""
+
+    code: int
+    hyper: np.ndarray
+    state1: np.ndarray
+    state2: np.ndarray
+
+
+class StackWorkspace(NamedTuple):
+    """Scratch buffers of a :class:`Stack` for passes over ``len(S)`` rows.
+
+    ``Z``, ``A`` and ``G`` hold each hidden layer's pre-activations, activations and the loss's
+    gradient at its pre-activations, layer after layer, each a C-ordered (rows, width) block.
+    ``block_max`` holds, per block of rows, the largest magnitude of each layer's input and of
+    the gradient at its output, which bound the weight gradients (``entry``); ``partial`` one
+    value per block of other tasks; ``row_max`` one per row.
+    """
+
+    Z: np.ndarray
+    A: np.ndarray
+    G: np.ndarray
+    S: np.ndarray
+    dS: np.ndarray
+    row_loss: np.ndarray
+    row_max: np.ndarray
+    partial: np.ndarray
+    block_max: np.ndarray
+    #: The minibatch, copied from the training data, and its labels.
+    Xb: np.ndarray
+    yb: np.ndarray
+    #: The gradients, packed like the params (``loss``'s result).
+    grads: np.ndarray

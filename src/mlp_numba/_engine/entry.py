@@ -62,8 +62,8 @@ MIN_PARALLEL_WORK = 1 << 16
 
 
 @kernel
-def _largest(bits, n, scratch):
-    """The float whose bits are the largest of bits[:n]."""
+def largest_value(bits, n, scratch):
+    """The float whose ``magnitude_bits`` are the largest of bits[:n]."""
     return as_float(largest_of(bits[:n]), scratch)
 
 
@@ -80,14 +80,14 @@ def forward_backward(X, y, idx, mode, model, optimizer, work, out, reg, norm):
         in_parallel(
             task(GATHER_COLUMNS, pieces, 0, idx, 0, 0, 0, optimizer), X, y, model, work, out
         )
-        x_max = _largest(magnitude_bits(work.partial)[0], pieces, scratch)
+        x_max = largest_value(magnitude_bits(work.partial)[0], pieces, scratch)
     pieces = batch_pieces(rows)
     in_parallel(
         task(FORWARD_BACKWARD, pieces, mode, idx, 0, 0, 0, optimizer), X, y, model, work, out
     )
     if mode == GATHER_ROWS:
-        x_max = _largest(magnitude_bits(work.row_max)[0], rows, scratch)
-    dA_max = _largest(magnitude_bits(work.block_max)[0], pieces, scratch)
+        x_max = largest_value(magnitude_bits(work.row_max)[0], rows, scratch)
+    dA_max = largest_value(magnitude_bits(work.block_max)[0], pieces, scratch)
     loss_sum, finite = sum_blocks(work, pieces)
     loss = loss_sum / cast(loss_sum, rows) + cast(loss_sum, reg) * norm
     return loss, finite, x_max, dA_max
@@ -168,7 +168,7 @@ def scores(X, y, model, optimizer, work, out, mode):
     in_parallel(scoring, X, y, model, work, out)
     if rows == 0:
         return True
-    largest = _largest(magnitude_bits(work.row_max)[0], rows, work.partial)
+    largest = largest_value(magnitude_bits(work.row_max)[0], rows, work.partial)
     return largest <= np.finfo(work.row_max.dtype).max
 
 
@@ -179,7 +179,7 @@ def is_finite(X, y, model, optimizer, work, out):
     chunks = N_CHUNKS if X.size >= MIN_PARALLEL_WORK else 1
     check = task(LARGEST, chunks, 0, work.yb[:0], 0, 0, 0, optimizer)
     in_parallel(check, X, y, model, work, out)
-    largest = _largest(magnitude_bits(work.partial)[0], chunks, work.partial)
+    largest = largest_value(magnitude_bits(work.partial)[0], chunks, work.partial)
     return largest <= np.finfo(work.partial.dtype).max
 
 

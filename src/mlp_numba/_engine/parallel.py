@@ -13,13 +13,9 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-from llvmlite import ir
-from numba import njit, prange, types
-from numba.core import cgutils
-from numba.extending import intrinsic
 
-from ._jit import INTERNAL, kernel, view
-from ._linking import call_unlinked, compile_result, link
+from ._jit import kernel, view
+from ._region import parallel_region
 from .kernels.blas import gemm
 from .kernels.common import chunk_bounds, magnitude_bits, max_magnitude_bits
 from .kernels.layers import (
@@ -136,75 +132,17 @@ def run_block(t, p, X, y, model, work, out):
         lo, hi = chunk_bounds(p, X.shape[0], t.pieces)
         score_block(lo, hi, t.mode, X, model, work, out)
     else:
-        values = flat(X)
-        lo, hi = chunk_bounds(p, values.size, t.pieces)
-        bits, _ = magnitude_bits(work.partial)
-        bits[p] = max_magnitude_bits(values[lo:hi])
+        largest_block(t, p, X, work)
 
 
-@intrinsic
-def _run_block_unlinked(typingctx, t, p, X, y, model, work, out):
-    """``run_block(...)``, its code left out of the parallel region's libraries (``_linking``)."""
-    result = compile_result(run_block, (t, p, X, y, model, work, out))
-
-    def codegen(context, builder, signature, values):
-        return call_unlinked(context, builder, result, values)
-
-    return result.signature, codegen
-
-
-@intrinsic
-def link_blocks(typingctx, t, X, y, model, work, out):
-    """Copies ``run_block``'s code for these argument types into the library being compiled:
-    the entry point's, which must hold every kernel the parallel region calls. Returns 0, for
-    the caller to use so that the call is not dropped as dead code."""
-    result = compile_result(run_block, (t, types.int64, X, y, model, work, out))
-
-    def codegen(context, builder, signature, values):
-        return link(context, builder, result)
-
-    return types.int64(t, X, y, model, work, out), codegen
+@kernel
+def largest_block(t, p, X, work):
+    """Chunk ``p`` of the values of X: their largest ``magnitude_bits`` into
+    ``work.partial[p]``."""
+    values = flat(X)
+    lo, hi = chunk_bounds(p, values.size, t.pieces)
+    bits, _ = magnitude_bits(work.partial)
+    bits[p] = max_magnitude_bits(values[lo:hi])
 
 
-@intrinsic
-def _threads_of_this_thread(typingctx):
-    """``numba.get_num_threads()``, by the symbol Numba's threading layer registers: Numba's
-    own version reads it through a ctypes pointer, which keeps the caller out of the cache."""
-
-    def codegen(context, builder, signature, values):
-        function_type = ir.FunctionType(cgutils.intp_t, [])
-        function = cgutils.get_or_insert_function(builder.module, function_type, "get_num_threads")
-        return builder.call(function, [])
-
-    return types.intp(), codegen
-
-
-@njit(parallel=True, **INTERNAL)
-def in_parallel(t, X, y, model, work, out):
-    """The ``t.pieces`` blocks of task ``t``, side by side on Numba's threads (in turn when
-    the calling thread may use one thread only: ``numba.set_num_threads(1)``).
-
-    Parameters
-    ----------
-    t : Task
-        The work and its blocks.
-    X : ndarray, shape (N, D)
-        The input: the training data whose rows ``t.idx`` make the minibatch, or the rows to
-        score or to check.
-    y : ndarray of intp, shape (N,)
-        X's labels (empty when scoring).
-    model : bundles.Model
-        The params and the activation.
-    work : bundles.Workspace
-        The buffers the blocks write: activations, gradients and each block's results.
-    out : bundles.Outputs
-        Where scoring writes classes or probabilities.
-    """
-    if _threads_of_this_thread() == 1:
-        # A plain loop on this thread wakes no thread pool: what a forked child of an OpenMP
-        # process must do (``_threads``), and the fastest way to run on one thread.
-        for p in range(t.pieces):
-            _run_block_unlinked(t, np.int64(p), X, y, model, work, out)
-    else:
-        for p in prange(t.pieces):
-            _run_block_unlinked(t, np.int64(p), X, y, model, work, out)
+in_parallel, link_blocks = parallel_region(run_block)

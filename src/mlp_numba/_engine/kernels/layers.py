@@ -53,7 +53,7 @@ def softmax_row(S, i, P):
 
 
 @kernel
-def _column_sums(M, out):
+def column_sums(M, out):
     """out[j] = sum_i M[i, j], row by row (a column walk strides across rows), each row added
     as a vector."""
     for j in range(out.size):
@@ -135,8 +135,8 @@ def block_shares(lo, hi, p, work):
     H, C = dA.shape[1], dS.shape[1]
     gemm(True, False, A[lo:hi], dS[lo:hi], work.block_W2[p])
     sums = work.block_sums[p]
-    _column_sums(dA[lo:hi], sums[:H])
-    _column_sums(dS[lo:hi], sums[H : H + C])
+    column_sums(dA[lo:hi], sums[:H])
+    column_sums(dS[lo:hi], sums[H : H + C])
     loss = cast(sums, 0)
     for i in range(lo, hi):
         loss += work.row_loss[i]
@@ -236,6 +236,13 @@ def score_block(lo, hi, mode, X, model, work, out):
     row_bits, _ = magnitude_bits(work.row_max)
     for i in range(lo, hi):
         row_bits[i] = max_magnitude_bits(Z[i])
+    scores_to_outputs(lo, hi, mode, S, out)
+
+
+@kernel
+def scores_to_outputs(lo, hi, mode, S, out):
+    """By ``mode``, the classes (``CLASSES``) or probabilities (``PROBABILITIES``) of rows
+    lo:hi of the scores S into ``out``."""
     if mode == CLASSES:
         for i in range(lo, hi):
             best = 0

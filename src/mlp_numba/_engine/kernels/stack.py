@@ -1,0 +1,208 @@
+"""A net of any depth: its layers found in packed vectors, and blocks of rows through them.
+
+The params ``W1, b1, ..., WL, bL`` are one vector (``bundles.Stack``), the gradients and the
+optimizer's state vectors packed alike, and each kind of per-layer buffer (pre-activations,
+activations, gradients) one vector of C-ordered (rows, width) blocks. :func:`weight`,
+:func:`bias` and :func:`hidden` find a layer in them from the widths, so that one compiled
+code serves every depth and width.
+
+A block of rows goes forward through every layer and back to the gradient at the first
+layer's pre-activations on one thread, in cache (:func:`forward_rows`, :func:`backward_rows`),
+its products one-thread BLAS calls, as the two-layer net's (``layers``). The weight gradients
+sum over all rows, so a second task cuts each layer's weights into blocks of rows
+(:func:`weight_block`) and updates each block right after its gradient.
+"""
+
+from __future__ import annotations
+
+from .._jit import kernel, view
+from .activations import activate_rows, activation_grad_rows
+from .blas import gemm, gemm_accumulate
+from .common import cast, chunk_bounds, magnitude_bits, matrix, max_magnitude_bits, sum_chunk
+from .layers import (
+    GRADIENT,
+    GRADIENT_OF_INPUT,
+    SGD_BY_PRODUCT,
+    column_sums,
+    dense_backward_rows,
+    dense_rows,
+)
+from .reductions import flat
+from .updates import state_slice, update_slice
+
+
+@kernel
+def param_start(widths, layer):
+    """Where ``W{layer}`` starts in the packed params (layers count from 1); its bias follows
+    it."""
+    start = 0
+    for k in range(1, layer):
+        start += widths[k - 1] * widths[k] + widths[k]
+    return start
+
+
+@kernel
+def hidden_start(widths, layer, rows):
+    """Where hidden layer ``layer``'s (rows, width) block starts in a packed buffer."""
+    start = 0
+    for k in range(1, layer):
+        start += widths[k]
+    return start * rows
+
+
+@view
+def weight(vector, widths, layer):
+    """``W{layer}`` in the packed ``vector`` (the params, the gradients or a state)."""
+    return matrix(vector, param_start(widths, layer), widths[layer - 1], widths[layer])
+
+
+@view
+def bias(vector, widths, layer):
+    """``b{layer}`` in the packed ``vector``."""
+    start = param_start(widths, layer) + widths[layer - 1] * widths[layer]
+    return vector[start : start + widths[layer]]
+
+
+@view
+def hidden(buffer, widths, layer, rows):
+    """Hidden layer ``layer``'s (rows, width) block of a packed buffer (``work.Z``, ``A``,
+    ``G``)."""
+    return matrix(buffer, hidden_start(widths, layer, rows), rows, widths[layer])
+
+
+@view
+def layer_gradient(work, widths, layer):
+    """The loss's gradient at ``layer``'s output before its activation: dS at the top."""
+    rows = work.S.shape[0]
+    return work.dS if layer == widths.shape[0] - 1 else hidden(work.G, widths, layer, rows)
+
+
+@kernel
+def forward_rows(lo, hi, inputs, stack, work):
+    """Rows lo:hi of ``inputs`` through every layer to their scores in ``work.S``; the hidden
+    layers' pre-activations and activations stay in ``work.Z`` and ``work.A``."""
+    widths, params = stack.widths, stack.params
+    code, p = stack.activation, stack.activation_params
+    top, rows = widths.shape[0] - 1, work.S.shape[0]
+    if top == 1:
+        dense_rows(lo, hi, inputs, weight(params, widths, 1), bias(params, widths, 1), work.S)
+        return
+    Z = hidden(work.Z, widths, 1, rows)
+    dense_rows(lo, hi, inputs, weight(params, widths, 1), bias(params, widths, 1), Z)
+    activate_rows(code, Z, hidden(work.A, widths, 1, rows), p, lo, hi)
+    for layer in range(2, top):
+        below = hidden(work.A, widths, layer - 1, rows)
+        Z = hidden(work.Z, widths, layer, rows)
+        dense_rows(lo, hi, below, weight(params, widths, layer), bias(params, widths, layer), Z)
+        activate_rows(code, Z, hidden(work.A, widths, layer, rows), p, lo, hi)
+    below = hidden(work.A, widths, top - 1, rows)
+    dense_rows(lo, hi, below, weight(params, widths, top), bias(params, widths, top), work.S)
+
+
+@kernel
+def first_layer_bits(lo, hi, stack, work):
+    """Each row's largest ``magnitude_bits`` of the first layer's output before its
+    activation, into ``work.row_max``: a NaN or inf in a row of the input shows there."""
+    widths = stack.widths
+    first = work.S if widths.shape[0] == 2 else hidden(work.Z, widths, 1, work.S.shape[0])
+    row_bits, _ = magnitude_bits(work.row_max)
+    for i in range(lo, hi):
+        row_bits[i] = max_magnitude_bits(first[i])
+
+
+@kernel
+def backward_rows(lo, hi, stack, work):
+    """Rows lo:hi, whose scores' gradient is in ``work.dS``, back to the gradient at every
+    hidden layer's pre-activations in ``work.G``."""
+    widths, params = stack.widths, stack.params
+    code, p = stack.activation, stack.activation_params
+    top, rows = widths.shape[0] - 1, work.S.shape[0]
+    for layer in range(top - 1, 0, -1):
+        G = hidden(work.G, widths, layer, rows)
+        above = layer_gradient(work, widths, layer + 1)
+        dense_backward_rows(lo, hi, above, weight(params, widths, layer + 1), G)
+        Z, A = hidden(work.Z, widths, layer, rows), hidden(work.A, widths, layer, rows)
+        activation_grad_rows(code, Z, A, G, p, lo, hi)
+
+
+@kernel
+def record_magnitudes(lo, hi, p, input_bits, stack, work):
+    """Block ``p``'s row ``work.block_max[p]``: for each layer, the largest ``magnitude_bits``
+    of its input's rows lo:hi (``input_bits`` for the first layer) and of the gradient at its
+    output, which bound that layer's weight gradient."""
+    widths = stack.widths
+    top, rows = widths.shape[0] - 1, work.S.shape[0]
+    bits, _ = magnitude_bits(work.block_max[p])
+    bits[0] = input_bits
+    for layer in range(1, top + 1):
+        if layer > 1:
+            A = hidden(work.A, widths, layer - 1, rows)
+            bits[2 * layer - 2] = max_magnitude_bits(flat(A)[lo * A.shape[1] : hi * A.shape[1]])
+        G = layer_gradient(work, widths, layer)
+        bits[2 * layer - 1] = max_magnitude_bits(flat(G)[lo * G.shape[1] : hi * G.shape[1]])
+
+
+@kernel
+def weight_rows(lo, hi, task, inputs, G, W, dW, start):
+    """Rows lo:hi of a layer's weight gradient ``dW = inputs.T @ G`` and, by ``task.mode``
+    (``layers.GRADIENT`` ...), the update of W's rows lo:hi; ``start`` is where W starts in
+    the packed params (and states). Returns the sum of the squares of W's new rows (0 without
+    an update)."""
+    mode, width = task.mode, W.shape[1]
+    if mode == GRADIENT or mode == GRADIENT_OF_INPUT:
+        gemm(True, False, inputs[:, lo:hi], G, dW[lo:hi])
+        return cast(W, 0)
+    lr, reg = cast(W, task.lr), cast(W, task.reg)
+    a, b = lo * width, hi * width
+    if mode == SGD_BY_PRODUCT:
+        beta = cast(W, 1) - lr * (cast(W, 2) * reg)
+        gemm_accumulate(True, False, inputs[:, lo:hi], G, W[lo:hi], -lr, beta)
+        return sum_chunk(flat(W)[a:b], True)
+    gemm(True, False, inputs[:, lo:hi], G, dW[lo:hi])
+    return update_slice(
+        task.code, flat(W)[a:b], flat(dW)[a:b],
+        state_slice(task.state1, start + a, start + b),
+        state_slice(task.state2, start + a, start + b),
+        lr, reg, task.hyper, task.step,
+    )  # fmt: skip
+
+
+@kernel
+def bias_gradient(task, G, b, db, start):
+    """db = the column sums of G and, unless ``task.mode`` only asks for gradients, b's update
+    (no L2 term); ``start`` is where b starts in the packed params."""
+    column_sums(G, db)
+    if task.mode == GRADIENT or task.mode == GRADIENT_OF_INPUT:
+        return
+    lr = cast(b, task.lr)
+    end = start + b.shape[0]
+    update_slice(
+        task.code, b, db, state_slice(task.state1, start, end),
+        state_slice(task.state2, start, end), lr, lr - lr, task.hyper, task.step,
+    )  # fmt: skip
+
+
+@kernel
+def weight_block(p, task, inputs, stack, work):
+    """Block ``p`` of the weight gradients of every layer: block ``p // L`` of the rows of
+    layer ``p % L + 1`` (``inputs`` is the first layer's input), and that layer's bias when
+    the block falls to it. Block-major, so that the threads' contiguous shares of the blocks
+    hold equal shares of every layer. ``work.partial[p]`` gets the sum of the squares of the
+    new rows."""
+    widths, params, grads = stack.widths, stack.params, work.grads
+    top = widths.shape[0] - 1
+    chunks = task.pieces // top
+    c, layer = p // top, p % top + 1
+    lo, hi = chunk_bounds(c, widths[layer - 1], chunks)
+    G = layer_gradient(work, widths, layer)
+    W, dW = weight(params, widths, layer), weight(grads, widths, layer)
+    start = param_start(widths, layer)
+    if layer == 1:
+        norm = weight_rows(lo, hi, task, inputs, G, W, dW, start)
+    else:
+        A = hidden(work.A, widths, layer - 1, work.S.shape[0])
+        norm = weight_rows(lo, hi, task, A, G, W, dW, start)
+    work.partial[p] = norm
+    if c == (layer - 1) % chunks:
+        b, db = bias(params, widths, layer), bias(grads, widths, layer)
+        bias_gradient(task, G, b, db, start + W.size)
