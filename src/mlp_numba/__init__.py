@@ -1,7 +1,8 @@
-"""mlp_numba: a fast, CS231n-compatible two-layer softmax network on Numba kernels.
+"""mlp_numba: fast, CS231n-compatible softmax networks on Numba kernels.
 
 The package imports lazily: ``import mlp_numba.reference`` or the command line's ``--help``
-load no Numba; the compiled net and its engine load on first use of ``TwoLayerNet``.
+load no Numba; the compiled nets and their engines load on first use of ``TwoLayerNet`` or ``MLP``
+(any number of hidden layers).
 
 >>> from mlp_numba import TwoLayerNet, ACTIVATIONS
 >>> "relu" in ACTIVATIONS
@@ -14,7 +15,7 @@ from ._validation import TrainingDivergedError
 from ._version import __version__
 
 # name -> module that defines it, imported on first access.
-_LAZY = {"TwoLayerNet": ".net", "MLPNumbaClassifier": ".estimator"}
+_LAZY = {"TwoLayerNet": ".net", "MLP": ".mlp", "MLPNumbaClassifier": ".estimator"}
 
 
 def __getattr__(name):
@@ -33,6 +34,7 @@ def __dir__():
 
 __all__ = [
     "ACTIVATIONS",
+    "MLP",
     "MLPNumbaClassifier",
     "TrainingDivergedError",
     "TrainingProgress",

@@ -19,6 +19,9 @@ from ._training import run_training
 class NetBase:
     """Validates the constructor's arguments and draws the course's initial params."""
 
+    #: Whether the class takes any number of hidden layers (model files check it).
+    _ANY_DEPTH = False
+
     def __init__(
         self,
         input_size,
@@ -42,14 +45,22 @@ class NetBase:
         self.params = v.init_params(self.sizes, std, self.dtype, self._rng)
 
     def _set_architecture(self, sizes, activation, activation_params, dtype, rng):
-        self.sizes = v.check_sizes(*sizes)
-        self.input_size, self.hidden_size, self.output_size = self.sizes
+        self._set_sizes(sizes)
         self.dtype = v.check_dtype(dtype)
         self.activation, self.activation_params = resolve_activation(activation, activation_params)
         self._rng = rng
         #: The optimizer's name, parameters, step count and buffers, kept between ``train``
         #: calls (and in model files) so that training resumes where it stopped.
         self.optimizer_state = None
+
+    def _set_sizes(self, sizes):
+        """Check and keep the layer widths (input, hidden, classes)."""
+        if len(sizes) != 3:
+            raise ValueError(
+                f"a {type(self).__name__} has one hidden layer, got layer widths {list(sizes)}"
+            )
+        self.sizes = v.check_sizes(*sizes)
+        self.input_size, self.hidden_size, self.output_size = self.sizes
 
     def _optimizer_state_for(self, name, values):
         """The optimizer state for a ``train`` call: the kept one if it fits, else a new one."""
@@ -237,3 +248,56 @@ class NetBase:
         X_val = self._check_features("X_val", X_val)
         y_val = v.check_labels("y_val", y_val, len(X_val), self.output_size, "X_val")
         return X, y, X_val, y_val
+
+
+class DeepNetBase(NetBase):
+    """A net with any number of hidden layers: the constructor of ``MLP``, compiled and
+    reference alike."""
+
+    _ANY_DEPTH = True
+
+    def __init__(
+        self,
+        input_size,
+        hidden_sizes,
+        output_size,
+        std=None,
+        *,
+        activation="relu",
+        activation_params=None,
+        init="he",
+        dtype=np.float64,
+        seed=None,
+    ):
+        input_size = v.check_int("input_size", input_size, minimum=1)
+        hidden_sizes = v.check_hidden_sizes(hidden_sizes)
+        output_size = v.check_int("output_size", output_size, minimum=2)
+        init = v.check_init(init)
+        if std is not None:
+            std = v.check_float("std", std, minimum=0.0)
+        self._set_architecture(
+            (input_size, *hidden_sizes, output_size),
+            activation,
+            activation_params,
+            dtype,
+            v.check_seed(seed),
+        )
+        rule = init if std is None else None
+        self.params = v.init_params(self.sizes, std, self.dtype, self._rng, rule)
+
+    def _set_sizes(self, sizes):
+        if len(sizes) < 3:
+            raise ValueError(f"an MLP has at least one hidden layer, got layer widths {sizes}")
+        input_size, *hidden, output_size = sizes
+        self.input_size = v.check_int("input_size", input_size, minimum=1)
+        self.hidden_sizes = v.check_hidden_sizes(hidden)
+        self.output_size = v.check_int("output_size", output_size, minimum=2)
+        self.sizes = (self.input_size, *self.hidden_sizes, self.output_size)
+
+    def __repr__(self):
+        extra = "".join(f", {k}={val!r}" for k, val in self.activation_params.items())
+        return (
+            f"{type(self).__name__}(input_size={self.input_size}, "
+            f"hidden_sizes={self.hidden_sizes}, output_size={self.output_size}, "
+            f"activation={self.activation!r}{extra}, dtype={self.dtype.name})"
+        )

@@ -28,7 +28,6 @@ FORMAT = "mlp-numba-model"
 #: The newest format version this library writes and reads.
 FORMAT_VERSION = 1
 _META_KEY = "__mlp_numba__"
-_PARAM_KEYS = ("W1", "b1", "W2", "b2")
 _EXTRA = "extra/"
 _OPTIMIZER = "optimizer/"
 _BIT_GENERATORS = ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64")
@@ -109,7 +108,7 @@ def save_model(path, net, *, metadata=None, arrays=None):
     except (TypeError, ValueError) as exc:
         raise TypeError(f"metadata must be JSON-serialisable with finite numbers: {exc}") from exc
     contents = {_META_KEY: np.array(document)}
-    contents.update(zip(_PARAM_KEYS, params, strict=True))
+    contents.update(zip(v.param_shapes(net.sizes), params, strict=True))
     if net.optimizer_state is not None:
         for i, buffers in enumerate(net.optimizer_state["buffers"]):
             contents.update({f"{_OPTIMIZER}{i}/{k}": b for k, b in buffers.items()})
@@ -155,9 +154,16 @@ def load_model(path, cls):
 def _restore(path, cls, contents):
     header = _read_header(path, contents)
     sizes = tuple(header["sizes"])
+    if cls is None:
+        cls = _compiled_class(header.get("class"), sizes)
+    if len(sizes) != 3 and not cls._ANY_DEPTH:
+        raise ModelFileError(
+            f"{path} holds a net with {len(sizes) - 2} hidden layers; a {cls.__name__} has "
+            "one: read it with mlp_numba.MLP"
+        )
     dtype = np.dtype(header["dtype"])
     params = {}
-    for key in _PARAM_KEYS:
+    for key in v.param_shapes(sizes):
         if key not in contents:
             raise ModelFileError(f"{path} is damaged: it has no {key!r} array")
         params[key] = np.array(contents[key], order="C", copy=True)
@@ -171,6 +177,18 @@ def _restore(path, cls, contents):
     if not isinstance(metadata, dict):
         raise ModelFileError(f"{path} is damaged: its metadata is not a JSON object")
     return SavedModel(net, metadata, arrays, str(header["library_version"]))
+
+
+def _compiled_class(name, sizes):
+    """The compiled class of a file's net: ``MLP`` when it was saved from one (or from a
+    reference ``MLP``) or has several hidden layers, else ``TwoLayerNet``."""
+    if name == "MLP" or len(sizes) != 3:
+        from .mlp import MLP
+
+        return MLP
+    from .net import TwoLayerNet
+
+    return TwoLayerNet
 
 
 def _read_header(path, contents):
@@ -201,8 +219,9 @@ def _read_header(path, contents):
     ]
     if missing:
         raise ModelFileError(f"{path} is damaged: its metadata lacks {missing}")
-    if not isinstance(header["sizes"], list) or len(header["sizes"]) != 3:
-        raise ModelFileError(f"{path} is damaged: sizes must be a list of 3 integers")
+    sizes = header["sizes"]
+    if not isinstance(sizes, list) or len(sizes) < 3 or not all(type(n) is int for n in sizes):
+        raise ModelFileError(f"{path} is damaged: sizes must be a list of 3 or more integers")
     return header
 
 
@@ -243,7 +262,7 @@ def _optimizer_state(path, header, contents, net):
         if not isinstance(step, int) or step < 0 or count != OPTIMIZERS[name][2]:
             raise ValueError(f"bad step {step!r} or buffer count {count!r}")
         buffers = [
-            {k: np.array(contents[f"{_OPTIMIZER}{i}/{k}"], order="C") for k in _PARAM_KEYS}
+            {k: np.array(contents[f"{_OPTIMIZER}{i}/{k}"], order="C") for k in net.params}
             for i in range(count)
         ]
     except (KeyError, TypeError, ValueError) as exc:

@@ -116,13 +116,22 @@ def check_labels(name, y, n_samples, n_classes, samples_name="X"):
     return np.ascontiguousarray(y, dtype=np.intp)
 
 
+def param_shapes(sizes):
+    """The params' names and shapes, ``{"W1": (n0, n1), "b1": (n1,), ...}``, for the layer
+    widths ``sizes`` = (inputs, hidden..., classes)."""
+    shapes = {}
+    for layer in range(1, len(sizes)):
+        shapes[f"W{layer}"] = (sizes[layer - 1], sizes[layer])
+        shapes[f"b{layer}"] = (sizes[layer],)
+    return shapes
+
+
 def check_params(params, sizes, dtype):
-    """Check the ``params`` dict the user may have edited: keys, shapes, dtype, finiteness."""
-    D, H, C = sizes
-    shapes = {"W1": (D, H), "b1": (H,), "W2": (H, C), "b2": (C,)}
+    """Check the ``params`` dict the user may have edited: keys, shapes, dtype, finiteness.
+    Returns the arrays in the order W1, b1, W2, b2, ..."""
     if not isinstance(params, dict):
         raise TypeError(f"params must be a dict, got {type(params).__name__}")
-    for key, shape in shapes.items():
+    for key, shape in param_shapes(sizes).items():
         if key not in params:
             raise ValueError(f"params is missing {key!r}")
         p = params[key]
@@ -134,24 +143,35 @@ def check_params(params, sizes, dtype):
             raise TypeError(f"params[{key!r}] must be {dtype} like the net, got {p.dtype}")
         if not p.flags.c_contiguous or not p.flags.writeable:
             raise ValueError(f"params[{key!r}] must be a C-contiguous, writeable array")
-    return params["W1"], params["b1"], params["W2"], params["b2"]
+    return tuple(params[key] for key in param_shapes(sizes))
 
 
-def init_params(sizes, std, dtype, rng):
-    """Draw the course's initial params: W1 then W2 from ``std * randn``; zero biases.
+#: Initialisations by name: the standard deviation of a layer's weights from its fan-in and
+#: fan-out (He et al. 2015 for ReLU-like activations; Glorot and Bengio 2010).
+INITS = {
+    "he": lambda fan_in, fan_out: np.sqrt(2.0 / fan_in),
+    "glorot": lambda fan_in, fan_out: np.sqrt(2.0 / (fan_in + fan_out)),
+}
+
+
+def init_params(sizes, std, dtype, rng, init=None):
+    """Draw initial params: the weights W1, W2, ... in that order from ``scale * randn``, the
+    biases zero. The scale is ``std``, or when ``init`` names one of :data:`INITS`, that
+    rule's for each layer.
 
     ``rng`` None draws from NumPy's global random state in the course's order, so
     ``np.random.seed(0)`` before construction reproduces a course net. Draws are made in
     float64 and cast, so a float32 net starts from the float64 net's values, rounded.
     """
-    D, H, C = sizes
     randn = np.random.randn if rng is None else (lambda *shape: rng.standard_normal(shape))
-    return {
-        "W1": np.ascontiguousarray(std * randn(D, H), dtype=dtype),
-        "b1": np.zeros(H, dtype=dtype),
-        "W2": np.ascontiguousarray(std * randn(H, C), dtype=dtype),
-        "b2": np.zeros(C, dtype=dtype),
-    }
+    params = {}
+    for key, shape in param_shapes(sizes).items():
+        if key.startswith("W"):
+            scale = std if init is None else INITS[init](*shape)
+            params[key] = np.ascontiguousarray(scale * randn(*shape), dtype=dtype)
+        else:
+            params[key] = np.zeros(shape, dtype=dtype)
+    return params
 
 
 def check_sizes(input_size, hidden_size, output_size):
@@ -160,6 +180,28 @@ def check_sizes(input_size, hidden_size, output_size):
         check_int("hidden_size", hidden_size, minimum=1),
         check_int("output_size", output_size, minimum=2),
     )
+
+
+def check_hidden_sizes(hidden_sizes):
+    """``hidden_sizes`` as a tuple of one or more positive ints."""
+    if isinstance(hidden_sizes, (str, bytes)) or not hasattr(hidden_sizes, "__iter__"):
+        raise TypeError(
+            "hidden_sizes must be a sequence of integers (one width per hidden layer), "
+            f"got {type(hidden_sizes).__name__} {hidden_sizes!r}"
+        )
+    widths = tuple(hidden_sizes)
+    if not widths:
+        raise ValueError("hidden_sizes must hold at least one width, got an empty sequence")
+    return tuple(check_int(f"hidden_sizes[{i}]", w, minimum=1) for i, w in enumerate(widths))
+
+
+def check_init(init):
+    """``init``: one of :data:`INITS`."""
+    if not isinstance(init, str):
+        raise TypeError(f"init must be a string, got {type(init).__name__}")
+    if init not in INITS:
+        raise ValueError(f"unknown init {init!r}; valid names: {', '.join(INITS)}")
+    return init
 
 
 def check_train_args(learning_rate, learning_rate_decay, reg, num_iters, batch_size):

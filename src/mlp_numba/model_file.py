@@ -25,8 +25,9 @@ def load_model(path, cls=None):
     ----------
     path : str or os.PathLike
     cls : class, optional
-        The net class to build (default: :class:`mlp_numba.TwoLayerNet`; the reference's
-        :class:`mlp_numba.reference.TwoLayerNet` reads the same files).
+        The net class to build. Default: the compiled class of the saved net,
+        :class:`mlp_numba.MLP` for an ``MLP`` (or a net of several hidden layers), else
+        :class:`mlp_numba.TwoLayerNet`. The reference's classes read the same files.
 
     Returns
     -------
@@ -48,6 +49,4 @@ def load_model(path, cls=None):
     >>> load_model(path).net
     TwoLayerNet(input_size=4, hidden_size=3, output_size=2, activation='relu', dtype=float64)
     """
-    if cls is None:
-        from .net import TwoLayerNet as cls
     return _load_model(path, cls)

@@ -16,7 +16,7 @@ from ._base import NetBase
 from ._optimizer_spec import OPTIMIZERS, hyper_vector
 from ._training import MAX_BLOCK, TrainingProgress
 
-__all__ = ["TrainingProgress", "TwoLayerNet"]
+__all__ = ["CompiledNet", "TrainingProgress", "TwoLayerNet"]
 
 # Rows scored per compiled call by predict, predict_proba and loss(X). It bounds the scratch
 # memory, and small buffers stay in cache from one chunk to the next and cost few page faults
@@ -24,7 +24,116 @@ __all__ = ["TrainingProgress", "TwoLayerNet"]
 _SCORE_ROWS = 2048
 
 
-class TwoLayerNet(NetBase):
+class CompiledNet(NetBase):
+    """What the compiled nets share: validation, scoring in chunks, the loss and training on
+    their engine. A subclass gives the engine's bundles (:meth:`_model`, :meth:`_workspace`,
+    ...)."""
+
+    #: The engine class (``_engine.Engine`` or ``stack_engine.StackEngine``).
+    _ENGINE_KIND = engine.Engine
+
+    @property
+    def _engine(self):
+        return engine.engine_for(self.dtype, self._ENGINE_KIND)
+
+    def _check_features(self, name, X):
+        return v.check_features(name, X, self.input_size, self.dtype, self._engine.all_finite)
+
+    def _scored(self, X, score, out):
+        """Run the engine's scoring method ``score`` over the rows of ``X`` in chunks, into
+        ``out(n_rows)``, an array with a row per row of X.
+
+        X is converted but not checked for NaN and inf first: the engine reports whether the
+        hidden pre-activations were finite, and only when not is X itself checked (raising
+        ValueError when X is to blame).
+        """
+        X, given = v.features_as("X", X, self.input_size, self.dtype)
+        out = out(len(X))
+        model = self._model()
+        work = self._scoring_workspace(min(len(X), _SCORE_ROWS))
+        finite = True
+        for start in range(0, len(X), _SCORE_ROWS):
+            rows = slice(start, start + _SCORE_ROWS)
+            chunk = X[rows]
+            finite &= score(chunk, model, self._rows_of(work, len(chunk)), out[rows])
+        if not finite:
+            v.check_finite("X", X, given, self._engine.all_finite)
+        return out
+
+    def loss(self, X, y=None, reg=0.0):
+        """Class scores, or the loss and its gradients, on a batch.
+
+        Parameters
+        ----------
+        X : array_like, shape (N, D)
+            The inputs; integer (e.g. uint8) arrays are converted to the net's dtype.
+        y : array_like of int, shape (N,), optional
+            Class labels in [0, C).
+        reg : float, default 0.0
+            L2 regularisation strength.
+
+        Returns
+        -------
+        scores : ndarray, shape (N, C)
+            Without ``y``.
+        loss, grads : scalar, dict
+            With ``y``: the mean softmax cross-entropy plus ``reg * (sum(W1**2) + sum(W2**2))``,
+            and its gradients with the keys of ``params``. All of the net's dtype.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from mlp_numba import TwoLayerNet
+        >>> net = TwoLayerNet(3, 5, 2, seed=0)
+        >>> net.loss(np.eye(3)).shape
+        (3, 2)
+        >>> loss, grads = net.loss(np.eye(3), [0, 1, 1], reg=0.1)
+        >>> sorted(grads), grads["W1"].shape
+        (['W1', 'W2', 'b1', 'b2'], (3, 5))
+        """
+        if y is None:
+            v.check_float("reg", reg, minimum=0.0)
+            return self._scored(X, self._engine.scores, self._new_scores)
+        X = self._check_features("X", X)
+        reg = v.check_float("reg", reg, minimum=0.0)
+        y = v.check_labels("y", y, len(X), self.output_size)
+        work = self._workspace(len(X))
+        loss, _ = self._engine.loss_and_grads(X, y, self._model(), reg, work)
+        return loss, self._gradients(work)
+
+    def predict(self, X):
+        """Predicted class of each row of X: the argmax of its scores, shape (N,).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from mlp_numba import TwoLayerNet
+        >>> TwoLayerNet(3, 5, 2, seed=0).predict(np.eye(3)).shape
+        (3,)
+        """
+        return self._scored(X, self._engine.predict, lambda n: np.empty(n, np.intp))
+
+    def predict_proba(self, X):
+        """Softmax probabilities of the classes for each row of X, shape (N, C).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from mlp_numba import TwoLayerNet
+        >>> p = TwoLayerNet(3, 5, 2, seed=0).predict_proba(np.eye(3))
+        >>> bool(np.allclose(p.sum(axis=1), 1))
+        True
+        """
+        return self._scored(X, self._engine.predict_proba, self._new_scores)
+
+    def _new_scores(self, n_rows):
+        return np.empty((n_rows, self.output_size), self.dtype)
+
+    def _step_runner(self, X, y, reg, batch_size, state):
+        return _CompiledSteps(self, X, y, reg, batch_size, state)
+
+
+class TwoLayerNet(CompiledNet):
     """A two-layer fully connected net with a softmax cross-entropy loss, compiled with Numba.
 
     input -> affine -> activation -> affine -> softmax, trained by minibatch SGD with L2
@@ -80,112 +189,27 @@ class TwoLayerNet(NetBase):
             f"dtype={self.dtype.name})"
         )
 
-    @property
-    def _engine(self):
-        return engine.engine_for(self.dtype)
-
-    def _check_features(self, name, X):
-        return v.check_features(name, X, self.input_size, self.dtype, self._engine.all_finite)
-
     def _model(self):
         """The params and the activation as the engine takes them (``_engine.Model``)."""
         params = v.check_params(self.params, self.sizes, self.dtype)
         ap = param_vector(self.activation, self.activation_params, self.dtype)
         return engine.model(params, self.activation, ap)
 
-    def _scored(self, X, score, out):
-        """Run the engine's scoring method ``score`` over the rows of ``X`` in chunks, into
-        ``out(n_rows)``, an array with a row per row of X.
+    def _workspace(self, n_rows, batch=False):
+        return engine.workspace(n_rows, self.sizes, self.dtype, batch=batch)
 
-        X is converted but not checked for NaN and inf first: the engine reports whether the
-        hidden pre-activations were finite, and only when not is X itself checked (raising
-        ValueError when X is to blame).
-        """
-        X, given = v.features_as("X", X, self.input_size, self.dtype)
-        out = out(len(X))
-        model = self._model()
-        work = engine.scoring_workspace(min(len(X), _SCORE_ROWS), self.sizes, self.dtype)
-        finite = True
-        for start in range(0, len(X), _SCORE_ROWS):
-            rows = slice(start, start + _SCORE_ROWS)
-            chunk = X[rows]
-            finite &= score(chunk, model, engine.rows_of(work, len(chunk)), out[rows])
-        if not finite:
-            v.check_finite("X", X, given, self._engine.all_finite)
-        return out
+    def _scoring_workspace(self, n_rows):
+        return engine.scoring_workspace(n_rows, self.sizes, self.dtype)
 
-    def loss(self, X, y=None, reg=0.0):
-        """Class scores, or the loss and its gradients, on a batch.
+    def _rows_of(self, work, n_rows):
+        return engine.rows_of(work, n_rows)
 
-        Parameters
-        ----------
-        X : array_like, shape (N, D)
-            The inputs; integer (e.g. uint8) arrays are converted to the net's dtype.
-        y : array_like of int, shape (N,), optional
-            Class labels in [0, C).
-        reg : float, default 0.0
-            L2 regularisation strength.
-
-        Returns
-        -------
-        scores : ndarray, shape (N, C)
-            Without ``y``.
-        loss, grads : scalar, dict
-            With ``y``: the mean softmax cross-entropy plus ``reg * (sum(W1**2) + sum(W2**2))``,
-            and its gradients with the keys of ``params``. All of the net's dtype.
-
-        Examples
-        --------
-        >>> import numpy as np
-        >>> from mlp_numba import TwoLayerNet
-        >>> net = TwoLayerNet(3, 5, 2, seed=0)
-        >>> net.loss(np.eye(3)).shape
-        (3, 2)
-        >>> loss, grads = net.loss(np.eye(3), [0, 1, 1], reg=0.1)
-        >>> sorted(grads), grads["W1"].shape
-        (['W1', 'W2', 'b1', 'b2'], (3, 5))
-        """
-        if y is None:
-            v.check_float("reg", reg, minimum=0.0)
-            return self._scored(X, self._engine.scores, self._new_scores)
-        X = self._check_features("X", X)
-        reg = v.check_float("reg", reg, minimum=0.0)
-        y = v.check_labels("y", y, len(X), self.output_size)
-        work = engine.workspace(len(X), self.sizes, self.dtype)
-        loss, _ = self._engine.loss_and_grads(X, y, self._model(), reg, work)
+    def _gradients(self, work):
         grads = (work.dW1, work.db1, work.dW2, work.db2)
-        return loss, dict(zip(("W1", "b1", "W2", "b2"), grads, strict=True))
+        return dict(zip(("W1", "b1", "W2", "b2"), grads, strict=True))
 
-    def predict(self, X):
-        """Predicted class of each row of X: the argmax of its scores, shape (N,).
-
-        Examples
-        --------
-        >>> import numpy as np
-        >>> from mlp_numba import TwoLayerNet
-        >>> TwoLayerNet(3, 5, 2, seed=0).predict(np.eye(3)).shape
-        (3,)
-        """
-        return self._scored(X, self._engine.predict, lambda n: np.empty(n, np.intp))
-
-    def predict_proba(self, X):
-        """Softmax probabilities of the classes for each row of X, shape (N, C).
-
-        Examples
-        --------
-        >>> import numpy as np
-        >>> from mlp_numba import TwoLayerNet
-        >>> p = TwoLayerNet(3, 5, 2, seed=0).predict_proba(np.eye(3))
-        >>> bool(np.allclose(p.sum(axis=1), 1))
-        True
-        """
-        return self._scored(X, self._engine.predict_proba, self._new_scores)
-
-    def _new_scores(self, n_rows):
-        return np.empty((n_rows, self.output_size), self.dtype)
-
-    def _step_runner(self, X, y, reg, batch_size, state):
-        return _CompiledSteps(self, X, y, reg, batch_size, state)
+    def _optimizer(self, code, hyper, buffers):
+        return engine.optimizer(code, hyper, buffers, self.sizes, self.dtype)
 
 
 class _CompiledSteps:
@@ -196,8 +220,8 @@ class _CompiledSteps:
         self.model = net._model()
         code = OPTIMIZERS[state["name"]][0]
         hyper = hyper_vector(state["name"], state["params"])
-        self.optimizer = engine.optimizer(code, hyper, state["buffers"], net.sizes, net.dtype)
-        self.work = engine.workspace(batch_size, net.sizes, net.dtype, batch=True)
+        self.optimizer = net._optimizer(code, hyper, state["buffers"])
+        self.work = net._workspace(batch_size, batch=True)
         self.losses = np.empty(MAX_BLOCK, net.dtype)
         self.batch_pred = np.empty(batch_size, np.intp)
 

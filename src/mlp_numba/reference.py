@@ -1,8 +1,8 @@
-"""The executable specification: the whole two-layer net in plain, vectorised NumPy.
+"""The executable specification: the nets in plain, vectorised NumPy.
 
-This module does not touch the compiled engine. Its ``TwoLayerNet`` has the same public API and
-the same numbers as :class:`mlp_numba.TwoLayerNet`; the compiled kernels are tested against it.
-It is written to be obviously correct, not fast.
+This module does not touch the compiled engine. Its ``TwoLayerNet`` and ``MLP`` have the same
+public API and the same numbers as :class:`mlp_numba.TwoLayerNet` and :class:`mlp_numba.MLP`;
+the compiled kernels are tested against them. It is written to be obviously correct, not fast.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from scipy.special import erf, expit
 
 from . import _validation as v
 from ._activation_spec import SELU_ALPHA, SELU_SCALE
-from ._base import NetBase
+from ._base import DeepNetBase, NetBase
 
 # Python floats, not NumPy scalars: they must not promote float32 arrays to float64.
 _SQRT_2 = math.sqrt(2.0)
@@ -104,13 +104,18 @@ class TwoLayerNet(NetBase):
         X = v.check_features("X", X, self.sizes[0], self.dtype)
         reg = v.check_float("reg", reg, minimum=0.0)
         if y is not None:
-            y = v.check_labels("y", y, X.shape[0], self.sizes[2])
-        W1, b1, W2, b2 = v.check_params(self.params, self.sizes, self.dtype)
+            y = v.check_labels("y", y, X.shape[0], self.sizes[-1])
+        params = v.check_params(self.params, self.sizes, self.dtype)
+        weights, biases = params[0::2], params[1::2]
         N = X.shape[0]
 
-        z1 = X @ W1 + b1
-        a1, act_grad = self._act(z1)
-        scores = a1 @ W2 + b2
+        # Forward: each hidden layer's input, and its activation's derivative for later.
+        inputs, derivatives = [X], []
+        for W, b in zip(weights[:-1], biases[:-1], strict=True):
+            a, act_grad = self._act(inputs[-1] @ W + b)
+            inputs.append(a)
+            derivatives.append(act_grad)
+        scores = inputs[-1] @ weights[-1] + biases[-1]
         if y is None:
             return scores
 
@@ -118,19 +123,19 @@ class TwoLayerNet(NetBase):
         shifted = scores - scores.max(axis=1, keepdims=True)
         log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
         data_loss = -log_probs[np.arange(N), y].sum() / N
-        loss = data_loss + reg * (np.sum(W1 * W1) + np.sum(W2 * W2))
+        loss = data_loss + reg * sum(np.sum(W * W) for W in weights)
 
         dscores = np.exp(log_probs)
         dscores[np.arange(N), y] -= 1
         dscores /= N
-        dz1 = (dscores @ W2.T) * act_grad()
-        grads = {
-            "W1": X.T @ dz1 + 2 * reg * W1,
-            "b1": dz1.sum(axis=0),
-            "W2": a1.T @ dscores + 2 * reg * W2,
-            "b2": dscores.sum(axis=0),
-        }
-        return self.dtype.type(loss), grads
+        grads, dz = {}, dscores
+        for layer in range(len(weights), 0, -1):
+            W = weights[layer - 1]
+            grads[f"W{layer}"] = inputs[layer - 1].T @ dz + 2 * reg * W
+            grads[f"b{layer}"] = dz.sum(axis=0)
+            if layer > 1:
+                dz = (dz @ W.T) * derivatives[layer - 2]()
+        return self.dtype.type(loss), {k: grads[k] for k in self.params}
 
     def predict(self, X):
         """Class index of the highest score for each row of X, shape (N,)."""
@@ -144,6 +149,26 @@ class TwoLayerNet(NetBase):
 
     def _step_runner(self, X, y, reg, batch_size, state):
         return _ReferenceSteps(self, X, y, reg, state)
+
+
+class MLP(DeepNetBase, TwoLayerNet):
+    """A fully connected softmax net with any number of hidden layers, in plain NumPy.
+
+    input -> (affine -> activation) per hidden layer -> affine -> softmax cross-entropy,
+    with L2 ``reg`` on every weight matrix: ``loss = mean(-log softmax(scores)[y]) +
+    reg * sum_l sum(Wl**2)``. The same maths as :class:`TwoLayerNet`, layer after layer; the
+    constructor is :class:`mlp_numba.MLP`'s.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mlp_numba.reference import MLP
+    >>> net = MLP(4, (8, 6), 3, seed=0)
+    >>> sorted(net.params)
+    ['W1', 'W2', 'W3', 'b1', 'b2', 'b3']
+    >>> net.loss(np.ones((2, 4))).shape
+    (2, 3)
+    """
 
 
 class _ReferenceSteps:
@@ -162,7 +187,7 @@ class _ReferenceSteps:
             losses[t] = loss
             if not (np.isfinite(loss) and all(np.isfinite(g).all() for g in grads.values())):
                 return t, losses
-            for name in ("W1", "b1", "W2", "b2"):
+            for name in net.params:
                 buffers = [b[name] for b in state["buffers"]]
                 optimizer_update(
                     state["name"], state["params"], net.params[name], grads[name], buffers,

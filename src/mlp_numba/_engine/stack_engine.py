@@ -8,6 +8,7 @@ operations, compiled once per dtype for every depth and width.
 from __future__ import annotations
 
 import functools
+import itertools
 
 import numpy as np
 
@@ -17,15 +18,6 @@ from .kernels.activations import activation_code
 from .kernels.common import BLAS_PIECES, N_CHUNKS
 
 __all__ = ["StackEngine", "pack", "stack", "stack_optimizer", "workspace"]
-
-
-def param_shapes(widths):
-    """The shapes of W1, b1, ..., WL, bL for the layer widths n0, ..., nL, by name."""
-    shapes = {}
-    for layer in range(1, len(widths)):
-        shapes[f"W{layer}"] = (widths[layer - 1], widths[layer])
-        shapes[f"b{layer}"] = (widths[layer],)
-    return shapes
 
 
 def pack(arrays, shapes, dtype):
@@ -104,7 +96,7 @@ def workspace(n_rows, widths, dtype, *, batch=False):
         block_max=np.empty((BLAS_PIECES, 2 * layers), dtype),
         Xb=np.empty((n_rows if batch else 0, widths[0]), dtype),
         yb=np.empty(n_rows, np.intp),
-        grads=np.empty(sum(int(np.prod(s)) for s in param_shapes(widths).values()), dtype),
+        grads=np.empty(sum((a + 1) * b for a, b in itertools.pairwise(widths)), dtype),
     )
 
 
