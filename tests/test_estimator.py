@@ -21,7 +21,7 @@ from mlp_numba import MLPNumbaClassifier  # noqa: E402
 # unless SCIPY_ARRAY_API is set.
 
 
-@parametrize_with_checks([MLPNumbaClassifier()])
+@parametrize_with_checks([MLPNumbaClassifier(), MLPNumbaClassifier(hidden_layer_sizes=(32, 16, 8))])
 def test_sklearn_compatible(estimator, check):
     check(estimator)
 
@@ -116,3 +116,21 @@ def test_warm_start_continues_training(digits):
     cold = MLPNumbaClassifier(epochs=5, learning_rate=1e-2, random_state=0).fit(X / 16, y)
     cold.fit(X / 16, y)
     assert cold.n_iter_ == 5
+
+
+def test_several_hidden_layers(digits):
+    from mlp_numba import MLP
+
+    X, y = digits
+    clf = MLPNumbaClassifier(hidden_layer_sizes=(64, 32), learning_rate=0.01, epochs=30,
+                             random_state=0).fit(X, y)  # fmt: skip
+    assert isinstance(clf.net_, MLP) and clf.net_.hidden_sizes == (64, 32)
+    assert [p.shape for p in clf.net_.params.values()] == [(64, 64), (64,), (64, 32), (32,),
+                                                           (32, 10), (10,)]  # fmt: skip
+    assert clf.score(X, y) > 0.95
+    search = GridSearchCV(
+        MLPNumbaClassifier(learning_rate=0.01, epochs=10, random_state=0),
+        {"hidden_layer_sizes": [(32,), (32, 16)]},
+        cv=2,
+    ).fit(X, y)
+    assert search.best_params_["hidden_layer_sizes"] in [(32,), (32, 16)]

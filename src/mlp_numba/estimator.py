@@ -19,18 +19,22 @@ from .net import TwoLayerNet
 
 
 class MLPNumbaClassifier(ClassifierMixin, BaseEstimator):
-    """A two-layer softmax network trained by the compiled kernels, with scikit-learn's API.
+    """A softmax network trained by the compiled kernels, with scikit-learn's API.
 
     Parameters
     ----------
     hidden_size : int, default 100
+        The width of the one hidden layer, when ``hidden_layer_sizes`` is None.
+    hidden_layer_sizes : sequence of int, optional
+        The width of each hidden layer, as scikit-learn's ``MLPClassifier`` spells it: the net
+        is then an :class:`mlp_numba.MLP` of that depth (``hidden_size`` is not used).
     activation : str, default "relu"
         One of :data:`mlp_numba.ACTIVATIONS`.
     learning_rate : float, default 1e-3
     learning_rate_decay : float, default 1.0
         Multiplies the learning rate after each epoch (the ``"step"`` schedule).
     reg : float, default 1e-4
-        L2 strength: the loss gets ``reg * (sum(W1**2) + sum(W2**2))``.
+        L2 strength: the loss gets ``reg`` times the sum of the squares of every weight.
     epochs : int, default 200
         Passes over the training data in ``fit`` (each of ``ceil(n / batch_size)`` minibatch
         steps, drawn with replacement as the course does).
@@ -40,7 +44,8 @@ class MLPNumbaClassifier(ClassifierMixin, BaseEstimator):
         ``"sgd"``, ``"momentum"``, ``"nesterov"``, ``"adam"`` or ``"adamw"``.
     schedule : str, default "step"
     std : float or None, default None
-        Scale of the initial weights; None gives He's ``sqrt(2 / n_features)``.
+        Scale of the initial weights; None gives He's ``sqrt(2 / fan_in)`` (of the first
+        layer's for a one-hidden-layer net, as before; of each layer's for a deeper one).
     dtype : {"float64", "float32"}, default "float64"
     early_stopping : bool, default False
         Hold out ``validation_fraction`` of the training rows (a stratified draw from
@@ -58,7 +63,7 @@ class MLPNumbaClassifier(ClassifierMixin, BaseEstimator):
     ----------
     classes_ : ndarray
         The class labels, in the order of the columns of ``predict_proba``.
-    net_ : TwoLayerNet
+    net_ : TwoLayerNet or MLP
     n_iter_ : int
         Epochs run by ``fit`` (and ``partial_fit`` calls since).
     loss_curve_ : list of float
@@ -83,6 +88,7 @@ class MLPNumbaClassifier(ClassifierMixin, BaseEstimator):
         self,
         hidden_size=100,
         activation="relu",
+        hidden_layer_sizes=None,
         learning_rate=1e-3,
         learning_rate_decay=1.0,
         reg=1e-4,
@@ -100,6 +106,7 @@ class MLPNumbaClassifier(ClassifierMixin, BaseEstimator):
     ):
         self.hidden_size = hidden_size
         self.activation = activation
+        self.hidden_layer_sizes = hidden_layer_sizes
         self.learning_rate = learning_rate
         self.learning_rate_decay = learning_rate_decay
         self.reg = reg
@@ -147,16 +154,21 @@ class MLPNumbaClassifier(ClassifierMixin, BaseEstimator):
 
     def _new_net(self, n_features):
         rng = check_random_state(self.random_state)
+        seed = int(rng.randint(np.iinfo(np.int32).max))
+        n_classes = max(len(self.classes_), 2)
+        if self.hidden_layer_sizes is not None:
+            from .mlp import MLP
+
+            self.net_ = MLP(
+                n_features, self.hidden_layer_sizes, n_classes, std=self.std,
+                activation=self.activation, dtype=self.dtype, seed=seed,
+            )  # fmt: skip
+            return
         std = math.sqrt(2.0 / n_features) if self.std is None else self.std
         self.net_ = TwoLayerNet(
-            n_features,
-            self.hidden_size,
-            max(len(self.classes_), 2),
-            std=std,
-            activation=self.activation,
-            dtype=self.dtype,
-            seed=int(rng.randint(np.iinfo(np.int32).max)),
-        )
+            n_features, self.hidden_size, n_classes, std=std, activation=self.activation,
+            dtype=self.dtype, seed=seed,
+        )  # fmt: skip
 
     def _train(self, X, y, epochs, hold_out=False):
         codes = np.searchsorted(self.classes_, y)

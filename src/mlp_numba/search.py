@@ -36,6 +36,9 @@ from .net import TwoLayerNet
 #: The hyperparameters a trial takes, with the values used when a space leaves them out.
 DEFAULTS = {
     "hidden_size": 100,
+    # Several hidden layers' widths, e.g. (256, 128): the trial's net is then an MLP of that
+    # depth (``hidden_size`` unused). Search depth and widths with a list of such tuples.
+    "hidden_sizes": None,
     "activation": "relu",
     "learning_rate": 1e-3,
     "learning_rate_decay": 0.95,
@@ -105,7 +108,7 @@ class SearchResult:
     """The trials, best validation accuracy first, and the best trial's net."""
 
     table: list = field(default_factory=list)
-    best_net: TwoLayerNet | None = None
+    best_net: TwoLayerNet | None = None  # or an MLP
 
     def write(self, directory, arrays=None):
         """Write ``results.csv``, ``results.json`` and ``best_model.npz`` into ``directory``;
@@ -124,6 +127,16 @@ class SearchResult:
                                                       "best_model.npz")]  # fmt: skip
 
 
+def _net(settings, n_features, n_classes, dtype, seed):
+    """A trial's net: an MLP when ``settings`` give several hidden widths, else a TwoLayerNet."""
+    common = dict(std=settings["std"], activation=settings["activation"], dtype=dtype, seed=seed)
+    if settings.get("hidden_sizes") is not None:
+        from .mlp import MLP
+
+        return MLP(n_features, tuple(settings["hidden_sizes"]), n_classes, **common)
+    return TwoLayerNet(n_features, int(settings["hidden_size"]), n_classes, **common)
+
+
 def _trial(index, config, data, epochs, batch_size, seed, threads):
     """One trial, run in a worker: returns its row and its params."""
     import numba
@@ -138,15 +151,7 @@ def _trial(index, config, data, epochs, batch_size, seed, threads):
     settings = {**DEFAULTS, **config}
     X_train, y_train, X_val, y_val, num_classes = data
     per_epoch = max(math.ceil(len(X_train) / batch_size), 1)
-    net = TwoLayerNet(
-        X_train.shape[1],
-        int(settings["hidden_size"]),
-        num_classes,
-        std=settings["std"],
-        activation=settings["activation"],
-        dtype=X_train.dtype,
-        seed=seed + index,
-    )
+    net = _net(settings, X_train.shape[1], num_classes, X_train.dtype, seed + index)
     started = time.perf_counter()
     status = "ok"
     try:
@@ -252,13 +257,6 @@ def run_search(
     rows.sort(key=lambda r: (-r["val_acc"], r["trial"]))
     best_row = rows[0]
     best_params = dict(params)[best_row["trial"]]
-    best = TwoLayerNet(
-        data.num_features,
-        int(best_row["hidden_size"]),
-        data.num_classes,
-        activation=best_row["activation"],
-        dtype=data.X_train.dtype,
-        seed=0,
-    )
+    best = _net(best_row, data.num_features, data.num_classes, data.X_train.dtype, 0)
     best.params = {k: np.array(p) for k, p in best_params.items()}
     return SearchResult(rows, best)

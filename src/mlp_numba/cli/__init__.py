@@ -36,6 +36,14 @@ def _positive_int(text):
     return value
 
 
+def _widths(text):
+    """Comma-separated hidden-layer widths, e.g. ``512,256``."""
+    parts = text.split(",")
+    if not all(part.strip() for part in parts):
+        raise argparse.ArgumentTypeError(f"expected widths like 512,256, got {text!r}")
+    return tuple(_positive_int(part.strip()) for part in parts)
+
+
 def _nonnegative_float(text):
     try:
         value = float(text)
@@ -77,7 +85,15 @@ def build_parser():
         "--num-validation", type=_positive_int, help="validation rows taken from the training set"
     )
     net = train.add_argument_group("net and training (defaults depend on the data set)")
-    net.add_argument("--hidden-size", type=_positive_int)
+    width = net.add_mutually_exclusive_group()
+    width.add_argument("--hidden-size", type=_positive_int, help="one hidden layer this wide")
+    width.add_argument(
+        "--hidden-sizes",
+        type=_widths,
+        metavar="N,N,...",
+        help="several hidden layers, e.g. 512,256 (an MLP, with the data set's defaults for "
+        "deeper nets)",
+    )
     net.add_argument(
         "--activation",
         choices=ACTIVATIONS,
@@ -116,7 +132,9 @@ def build_parser():
     length = net.add_mutually_exclusive_group()
     length.add_argument("--epochs", type=_positive_int)
     length.add_argument("--iterations", type=_positive_int)
-    net.add_argument("--batch-size", type=_positive_int, default=200)
+    net.add_argument(
+        "--batch-size", type=_positive_int, help="default: 200 (128 for deeper nets on mnist)"
+    )
     net.add_argument(
         "--dtype",
         choices=("float64", "float32"),
@@ -146,6 +164,12 @@ def build_parser():
     for name in ("hidden-size", "learning-rate", "decay", "reg", "activation", "optimizer"):
         search.add_argument(f"--{name}", help="values, comma-separated; for --trials also "
                             "LOW:HIGH (log-uniform; integers for --hidden-size)")  # fmt: skip
+    search.add_argument(
+        "--hidden-sizes",
+        metavar="N-N,...",
+        help="nets of several hidden layers, widths joined by '-', values comma-separated: "
+        "256-128,512-256-128 varies depth and widths",
+    )
     search.add_argument("--epochs", type=_positive_int, default=10)
     search.add_argument("--batch-size", type=_positive_int, default=200)
     search.add_argument("--jobs", type=_positive_int, default=1, help="trials run side by side")

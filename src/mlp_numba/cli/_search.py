@@ -11,6 +11,7 @@ from ._errors import UserError
 
 _OPTIONS = {  # option -> (search key, value type)
     "hidden_size": ("hidden_size", int),
+    "hidden_sizes": ("hidden_sizes", "widths"),
     "learning_rate": ("learning_rate", float),
     "decay": ("learning_rate_decay", float),
     "reg": ("reg", float),
@@ -35,7 +36,9 @@ def _space(args):
         key, kind = _OPTIONS[option]
         flag = "--" + option.replace("_", "-")
         try:
-            if ":" in text and kind is not str:
+            if kind == "widths":  # 256-128,512-256: one tuple of widths per value
+                space[key] = [tuple(int(w) for w in t.split("-")) for t in text.split(",")]
+            elif ":" in text and kind is not str:
                 if not args.trials:
                     raise UserError(f"{flag} {text}: ranges (LOW:HIGH) need --trials")
                 low, high = (kind(t) for t in text.split(":"))
@@ -63,7 +66,8 @@ def run_search_command(args):
                    f"{datetime.now():%Y%m%d-%H%M%S}")  # fmt: skip
     written = result.write(out_dir, arrays=data.preprocessing.to_arrays())
     best = result.table[0]
-    shown = {k: best[k] for k in ("hidden_size", "learning_rate", "learning_rate_decay", "reg",
+    width = "hidden_sizes" if best.get("hidden_sizes") is not None else "hidden_size"
+    shown = {k: best[k] for k in (width, "learning_rate", "learning_rate_decay", "reg",
                                   "activation", "optimizer")}  # fmt: skip
     print(f"best validation accuracy: {best['val_acc']:.4f} with {shown}")
     print(f"wrote {', '.join(str(p) for p in written)}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import signal
@@ -36,6 +37,14 @@ DEFAULTS = {
     "cifar10": dict(_SGD, hidden_size=200, std=1e-4, learning_rate=1e-3, decay=0.95, reg=0.25,
                     epochs=12),
 }  # fmt: skip
+# Per data set, what changes for a net of several hidden layers (``--hidden-sizes``): He's
+# initialisation per layer (``std`` None) and the settings below.
+DEEP_DEFAULTS = {
+    "digits": dict(std=None),
+    "mnist": dict(std=None, epochs=15, reg=5e-5, adam_rate=1e-3, batch_size=128),
+    "fashion-mnist": dict(std=None),
+    "cifar10": dict(std=None),
+}
 
 
 def _rate(chosen, optimizer):
@@ -51,6 +60,9 @@ def _rate(chosen, optimizer):
 
 def _settings(args):
     chosen = dict(DEFAULTS[args.dataset])
+    if args.hidden_sizes is not None:
+        del chosen["hidden_size"]
+        chosen.update(DEEP_DEFAULTS[args.dataset], hidden_sizes=args.hidden_sizes)
     for key in ("optimizer", "schedule", "dtype"):
         if getattr(args, key) is not None:
             chosen[key] = getattr(args, key)
@@ -64,8 +76,10 @@ def _settings(args):
         chosen.pop("epochs")
     elif args.epochs is not None:
         chosen["epochs"] = args.epochs
-    for key in ("batch_size", "seed", "iterations", "threads", "sampling", "early_stopping"):
+    for key in ("seed", "iterations", "threads", "sampling", "early_stopping"):
         chosen[key] = getattr(args, key)
+    if args.batch_size is not None or "batch_size" not in chosen:
+        chosen["batch_size"] = args.batch_size or 200
     return chosen
 
 
@@ -107,24 +121,16 @@ def run_train(args):
         progress=not args.quiet,
     )
     num_train = len(data.X_train)
-    iterations_per_epoch = max(math.ceil(num_train / args.batch_size), 1)
+    iterations_per_epoch = max(math.ceil(num_train / settings["batch_size"]), 1)
     num_iters = settings["iterations"] or settings["epochs"] * iterations_per_epoch
     print(
         f"training on {args.dataset}: {num_train} train / {len(data.X_val)} validation / "
-        f"{len(data.X_test)} test rows, {data.num_features}-{settings['hidden_size']}-"
+        f"{len(data.X_test)} test rows, {data.num_features}-{_hidden(settings)}-"
         f"{data.num_classes} {settings['activation']} net, {num_iters} iterations of "
         f"{settings['optimizer']}",
         flush=True,
     )
-    net = TwoLayerNet(
-        data.num_features,
-        settings["hidden_size"],
-        data.num_classes,
-        std=settings["std"],
-        activation=settings["activation"],
-        dtype=settings["dtype"],
-        seed=args.seed,
-    )
+    net = _new_net(settings, data, args.seed)
     bar = progress_bar(num_iters, "train", enabled=not args.quiet)
 
     with _StopOnSigint() as sigint:
@@ -146,7 +152,7 @@ def run_train(args):
             learning_rate_decay=settings["decay"],
             reg=settings["reg"],
             num_iters=num_iters,
-            batch_size=args.batch_size,
+            batch_size=settings["batch_size"],
             iterations_per_epoch=iterations_per_epoch,
             optimizer=settings["optimizer"],
             schedule=settings["schedule"],
@@ -195,15 +201,26 @@ def run_train(args):
     return EXIT_INTERRUPTED if interrupted else 0
 
 
+def _hidden(settings):
+    """The hidden widths as the summary line shows them: ``300`` or ``512-256``."""
+    return "-".join(str(n) for n in settings.get("hidden_sizes", (settings.get("hidden_size"),)))
+
+
+def _new_net(settings, data, seed):
+    """A TwoLayerNet, or an MLP when several hidden widths were asked for."""
+    common = dict(activation=settings["activation"], dtype=settings["dtype"], seed=seed)
+    if "hidden_sizes" in settings:
+        from ..mlp import MLP
+
+        return MLP(data.num_features, settings["hidden_sizes"], data.num_classes,
+                   std=settings["std"], **common)  # fmt: skip
+    return TwoLayerNet(data.num_features, settings["hidden_size"], data.num_classes,
+                       std=settings["std"], **common)  # fmt: skip
+
+
 def _warm_up(net, data):
     """Compile (or load from the on-disk cache) what training runs, so it is not timed."""
-    twin = TwoLayerNet(
-        *net.sizes,
-        activation=net.activation,
-        activation_params=net.activation_params,
-        dtype=net.dtype,
-        seed=0,
-    )
+    twin = copy.deepcopy(net)
     X, y = data.X_train[:2], data.y_train[:2]
     twin.train(X, y, X, y, num_iters=1, batch_size=1, iterations_per_epoch=1)
 
