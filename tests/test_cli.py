@@ -51,6 +51,29 @@ def test_train_with_another_optimizer(tmp_path):
     assert saved.net.optimizer_state["name"] == "adam" and saved.net.optimizer_state["step"] == 30
 
 
+def test_train_a_deeper_net(tmp_path, capsys):
+    argv = ["train", "--hidden-sizes", "64,32", "--epochs", "20", "-o", str(tmp_path), "-q",
+            "--no-plots"]  # fmt: skip
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "64-64-32-10 relu net" in out
+    saved = load_model(tmp_path / "model.npz")
+    assert type(saved.net).__name__ == "MLP" and saved.net.hidden_sizes == (64, 32)
+    assert saved.metadata["settings"]["hidden_sizes"] == [64, 32]
+    assert saved.metadata["test_accuracy"] > 0.9
+    assert main(["evaluate", str(tmp_path / "model.npz"), "--dataset", "digits"]) == 0
+
+
+def test_search_varies_depth_and_widths(tmp_path, capsys):
+    argv = ["search", "--hidden-sizes", "32,32-16", "--learning-rate", "0.3", "--epochs", "2",
+            "-o", str(tmp_path), "-q"]  # fmt: skip
+    assert main(argv) == 0
+    rows = json.loads((tmp_path / "results.json").read_text())
+    assert sorted(tuple(r["hidden_sizes"]) for r in rows) == [(32,), (32, 16)]
+    best = load_model(tmp_path / "best_model.npz").net
+    assert best.hidden_sizes == tuple(rows[0]["hidden_sizes"])
+
+
 def test_train_with_early_stopping(tmp_path, capsys):
     argv = ["train", "--epochs", "400", "--early-stopping", "3", "-o", str(tmp_path), "-q",
             "--no-plots"]  # fmt: skip
@@ -99,6 +122,9 @@ def test_predict_raw_images(trained, tmp_path, capsys):
         (["train", "--threads", "999"], "more than the"),
         (["train", "--seed", "-3"], "--seed must be >= 0"),
         (["train", "--optimizer", "rmsprop"], "invalid choice: 'rmsprop'"),
+        (["train", "--hidden-sizes", "64,,32"], "expected widths like 512,256"),
+        (["train", "--hidden-sizes", "64,0"], "--hidden-sizes: must be >= 1"),
+        (["train", "--hidden-size", "9", "--hidden-sizes", "9,9"], "not allowed with argument"),
         (["evaluate", "missing.npz", "--dataset", "digits"], "No such file"),
         (["predict", "missing.npz", "x.npy"], "No such file"),
         ([], "required: COMMAND"),
