@@ -9,6 +9,7 @@ step's distance from its floor. ``StartUp`` times what a user waits for before t
 so that a change that slows compiling shows across commits like one that slows a step.
 """
 
+import itertools
 import os
 import shutil
 import subprocess
@@ -18,9 +19,11 @@ import time
 
 import numpy as np
 
-from mlp_numba import TwoLayerNet
+from mlp_numba import MLP, TwoLayerNet
 
 SHAPES = {"cifar10": (3072, 100), "mnist": (784, 100), "digits": (64, 100)}
+#: Deeper nets (``MLP``): input width and hidden widths.
+DEEP_SHAPES = {"mnist-512-256": (784, (512, 256)), "cifar10-1024-512": (3072, (1024, 512))}
 B, C = 200, 10
 
 
@@ -88,6 +91,59 @@ class TrainStep(_Net):
             / 20
         )
         return step / floor
+
+    track_ratio_to_gemm.unit = "step / GEMMs"
+
+
+def _deep_floor(X, hidden, dtype):
+    """Median seconds of every product of a step of ``MLP`` (each layer's forward product, its
+    weight gradient and, but for the first layer, the gradient at its input), NumPy."""
+    rng = np.random.default_rng(1)
+    widths = (X.shape[1], *hidden, C)
+    Ws = [rng.standard_normal((a, b)).astype(dtype) for a, b in itertools.pairwise(widths)]
+    As = [np.ascontiguousarray(X[:B])] + [np.ones((B, w), dtype) for w in widths[1:]]
+
+    def step():
+        for k, W in enumerate(Ws):
+            As[k] @ W
+        for k in range(len(Ws) - 1, -1, -1):
+            As[k].T @ As[k + 1]
+            if k:
+                As[k + 1] @ Ws[k].T
+
+    return _median(step, 30)
+
+
+class DeepTrainStep:
+    """An ``MLP`` step at the deeper shapes, timed as 20 steps of ``train``; its ratio to all of
+    the step's products; the peak memory of training (no allocation per step)."""
+
+    params = (["float64", "float32"], ["sgd", "adam"], list(DEEP_SHAPES))
+    param_names = ["dtype", "optimizer", "shape"]
+    timeout = 300
+
+    def setup(self, dtype, optimizer, shape):
+        D, hidden = DEEP_SHAPES[shape]
+        self.hidden, self.dtype = hidden, dtype
+        self.X, self.y = _data(D, dtype)
+        self.Xb, self.yb = self.X[:B], self.y[:B]
+        self.net = MLP(D, hidden, C, dtype=dtype, seed=0)
+        self.train_kw = dict(learning_rate=1e-4, learning_rate_decay=1.0, reg=1e-5, batch_size=B,
+                             optimizer=optimizer)  # fmt: skip
+        self.net.train(self.X, self.y, self.Xb, self.yb, num_iters=2, **self.train_kw)
+
+    def _steps(self, n=20):
+        self.net.train(self.X, self.y, self.Xb, self.yb, num_iters=n, **self.train_kw)
+
+    def time_20_steps(self, dtype, optimizer, shape):
+        self._steps()
+
+    def peakmem_200_steps(self, dtype, optimizer, shape):
+        self._steps(200)
+
+    def track_ratio_to_gemm(self, dtype, optimizer, shape):
+        floor = _deep_floor(self.X, self.hidden, self.dtype)
+        return _median(self._steps, 7) / 20 / floor
 
     track_ratio_to_gemm.unit = "step / GEMMs"
 
@@ -160,6 +216,9 @@ X, y = rng.standard_normal((2000, 784)), rng.integers(0, 10, 2000)
 net = mlp_numba.TwoLayerNet(784, 100, 10, activation="{activation}", dtype="{dtype}", seed=0)
 net.train(X, y, X[:500], y[:500], num_iters=20)
 """
+_FIRST_DEEP_TRAIN = _FIRST_TRAIN.replace(
+    "mlp_numba.TwoLayerNet(784, 100, 10,", "mlp_numba.MLP(784, (100, 50), 10,"
+).replace(', activation="{activation}"', "")
 _USE_CACHE = "import os; os.environ['NUMBA_CACHE_DIR'] = {folder!r}"
 
 
@@ -177,8 +236,9 @@ class StartUp:
     def setup(self, dtype):
         self.folder = tempfile.mkdtemp(prefix="mlp-numba-asv-")
         self.warm = os.path.join(self.folder, "warm")
-        code = _USE_CACHE.format(folder=self.warm) + "\n" + self._first(dtype, "relu")
-        subprocess.run([sys.executable, "-c", code], check=True, timeout=self.timeout)
+        for first in (self._first(dtype, "relu"), _FIRST_DEEP_TRAIN.format(dtype=dtype)):
+            code = _USE_CACHE.format(folder=self.warm) + "\n" + first
+            subprocess.run([sys.executable, "-c", code], check=True, timeout=self.timeout)
 
     def teardown(self, dtype):
         shutil.rmtree(self.folder, ignore_errors=True)
@@ -199,6 +259,13 @@ class StartUp:
     def timeraw_warm_next_activation(self, dtype):
         """Another activation after relu's compile: in one engine, nothing compiles."""
         return self._first(dtype, "tanh"), _USE_CACHE.format(folder=self.warm)
+
+    def timeraw_cold_first_deep_train(self, dtype):
+        """The first ``MLP.train``: its engine is another compile (once per dtype, any depth)."""
+        return _FIRST_DEEP_TRAIN.format(dtype=dtype), self._empty_cache()
+
+    def timeraw_warm_first_deep_train(self, dtype):
+        return _FIRST_DEEP_TRAIN.format(dtype=dtype), _USE_CACHE.format(folder=self.warm)
 
     def timeraw_import(self, dtype):
         return "import mlp_numba; mlp_numba.TwoLayerNet", _USE_CACHE.format(folder=self.warm)

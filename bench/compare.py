@@ -8,8 +8,10 @@ Usage::
 
 For each shape (B=200, C=10) and dtype it times, in this one process and in turn (rounds that
 take every candidate once, see ``interleaved_medians``), the median of:
-the two big products of a step with NumPy (X@W1 and X^T@dZ: the floor), a step of
-``mlp_numba.TwoLayerNet.train``, of ``mlp_numba.reference`` (NumPy, the course's way), of
+the two big products of a step with NumPy (X@W1 and X^T@dZ: the floor; for the deeper shapes,
+every layer's forward product and its backward products), a step of
+``mlp_numba.TwoLayerNet.train`` (``mlp_numba.MLP`` for the deeper shapes), of
+``mlp_numba.reference`` (NumPy, the course's way), of
 PyTorch (when installed) and of scikit-learn's MLPClassifier (plain SGD, ``partial_fit`` on one
 minibatch), and ``predict`` on 10,000 rows against its first product. The training rows are
 10,000 random ones; a timing is one ``train`` call of ``--iters`` steps (200: four epochs), so
@@ -23,6 +25,7 @@ the process's own: set ``NUMBA_NUM_THREADS`` and ``OPENBLAS_NUM_THREADS`` (and f
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import platform
@@ -32,14 +35,18 @@ import time
 
 import numpy as np
 
+import mlp_numba
 from mlp_numba import TwoLayerNet
 from mlp_numba import reference as ref_module
 
+#: name -> (D, hidden width), or (D, (widths of several hidden layers)).
 SHAPES = {
     "cifar10": (3072, 100),
     "cifar10-h500": (3072, 500),
     "mnist": (784, 100),
     "digits": (64, 100),
+    "mnist-512-256": (784, (512, 256)),
+    "cifar10-1024-512": (3072, (1024, 512)),
 }
 B, C = 200, 10
 #: Training rows per shape: more than the last-level cache holds at the CIFAR-10 and MNIST
@@ -93,10 +100,43 @@ def gemm_floor(X, W1, dZ):
     return lambda: [t for _ in range(5) for t in pair()]
 
 
+def deep_gemm_floor(X, H, dtype):
+    """A timer of every product of a step of a net with hidden widths ``H``, NumPy into
+    preallocated outputs: each layer's forward product, its weight gradient and (but for the
+    first layer) the gradient at its input. Five steps' products a round, each timed."""
+    rng = np.random.default_rng(1)
+    widths = (X.shape[1], *H, C)
+    Xb = np.ascontiguousarray(X[:B])
+    Ws = [rng.standard_normal((a, b)).astype(dtype) for a, b in itertools.pairwise(widths)]
+    As = [Xb] + [rng.standard_normal((B, w)).astype(dtype) for w in widths[1:]]
+    Gs = [np.empty((B, w), dtype) for w in widths]
+    dWs = [np.empty_like(W) for W in Ws]
+    Gs[-1][...] = rng.standard_normal((B, C))
+
+    def step():
+        for k, W in enumerate(Ws):
+            np.dot(As[k], W, out=As[k + 1])
+        for k in range(len(Ws) - 1, -1, -1):
+            np.dot(As[k].T, Gs[k + 1], out=dWs[k])
+            if k:
+                np.dot(Gs[k + 1], Ws[k].T, out=Gs[k])
+
+    products = timed(step)
+    return lambda: [t for _ in range(5) for t in products()]
+
+
+def net_class(H, reference=False):
+    """The class timed for hidden width(s) ``H``: TwoLayerNet, or MLP for several layers."""
+    module = ref_module if reference else mlp_numba
+    return module.MLP if isinstance(H, tuple) else module.TwoLayerNet
+
+
 def train_timer(cls, X, y, D, H, dtype, iters, optimizer="sgd", activation="relu"):
     # One train call per timing, as in real use: it includes the input check (a pass over X,
     # 10,000 rows) and the epoch-end accuracies, spread over 200 steps (4 epochs) by default.
-    net = cls(D, H, C, std=1e-3, dtype=dtype, seed=0, activation=activation)
+    # The deeper nets start from He's scale, a net whose layers carry a signal.
+    std = None if isinstance(H, tuple) else 1e-3
+    net = cls(D, H, C, std=std, dtype=dtype, seed=0, activation=activation)
     kw = dict(learning_rate=1e-4, learning_rate_decay=1.0, reg=1e-5, batch_size=B)
     if optimizer != "sgd":
         kw["optimizer"] = optimizer
@@ -112,11 +152,14 @@ def torch_timer(X, y, D, H, dtype, iters, threads):
         torch.set_num_threads(threads)
     tdtype = torch.float64 if dtype == np.float64 else torch.float32
     Xt, yt = torch.from_numpy(X).to(tdtype), torch.from_numpy(y)
-    model = torch.nn.Sequential(torch.nn.Linear(D, H), torch.nn.ReLU(), torch.nn.Linear(H, C))
-    model = model.to(tdtype)
+    widths = (D, *(H if isinstance(H, tuple) else (H,)), C)
+    layers = []
+    for a, b in itertools.pairwise(widths):
+        layers += [torch.nn.Linear(a, b), torch.nn.ReLU()]
+    model = torch.nn.Sequential(*layers[:-1]).to(tdtype)
     opt = torch.optim.SGD(model.parameters(), lr=1e-4)
     lossf = torch.nn.CrossEntropyLoss()
-    weights = [model[0].weight, model[2].weight]
+    weights = [layer.weight for layer in model if isinstance(layer, torch.nn.Linear)]
     rng = np.random.default_rng(0)
 
     def steps():
@@ -138,7 +181,7 @@ def sklearn_timer(X, y, H, iters):
     import warnings
 
     clf = MLPClassifier(
-        hidden_layer_sizes=(H,),
+        hidden_layer_sizes=H if isinstance(H, tuple) else (H,),
         solver="sgd",
         momentum=0.0,
         nesterovs_momentum=False,
@@ -161,7 +204,7 @@ def sklearn_timer(X, y, H, iters):
 
 
 def predict_timers(X, D, H, dtype):
-    net = TwoLayerNet(D, H, C, std=1e-3, dtype=dtype, seed=0)
+    net = net_class(H)(D, H, C, std=1e-3, dtype=dtype, seed=0)
     Xp = np.ascontiguousarray(X[:10_000])
     W1 = net.params["W1"]
     return {"predict": timed(lambda: net.predict(Xp)), "predict_gemm": timed(lambda: Xp @ W1)}
@@ -172,8 +215,9 @@ def shape_data(D, H, dtype):
     rng = np.random.default_rng(0)
     X = rng.standard_normal((ROWS, D)).astype(dtype)
     y = rng.integers(0, C, ROWS)
-    W1 = rng.standard_normal((D, H)).astype(dtype)
-    dZ = rng.standard_normal((B, H)).astype(dtype)
+    width = H[0] if isinstance(H, tuple) else H
+    W1 = rng.standard_normal((D, width)).astype(dtype)
+    dZ = rng.standard_normal((B, width)).astype(dtype)
     return X, y, W1, dZ
 
 
@@ -182,10 +226,10 @@ def run_shape(name, dtype, args):
     X, y, W1, dZ = shape_data(D, H, dtype)
     row = {"shape": name, "D": D, "H": H, "B": B, "C": C, "dtype": np.dtype(dtype).name}
     timers = {
-        "gemm": gemm_floor(X, W1, dZ),
-        "ours": train_timer(TwoLayerNet, X, y, D, H, dtype, args.iters),
+        "gemm": deep_gemm_floor(X, H, dtype) if isinstance(H, tuple) else gemm_floor(X, W1, dZ),
+        "ours": train_timer(net_class(H), X, y, D, H, dtype, args.iters),
         "reference": train_timer(
-            ref_module.TwoLayerNet, X, y, D, H, dtype, max(5, args.iters // 5)
+            net_class(H, reference=True), X, y, D, H, dtype, max(5, args.iters // 5)
         ),
         "torch": None
         if args.skip_torch
@@ -212,8 +256,8 @@ def run_variant(name, dtype, args, optimizer="sgd", activation="relu"):
     D, H = SHAPES[name]
     X, y, W1, dZ = shape_data(D, H, dtype)
     timers = {
-        "gemm": gemm_floor(X, W1, dZ),
-        "ours": train_timer(TwoLayerNet, X, y, D, H, dtype, args.iters, optimizer, activation),
+        "gemm": deep_gemm_floor(X, H, dtype) if isinstance(H, tuple) else gemm_floor(X, W1, dZ),
+        "ours": train_timer(net_class(H), X, y, D, H, dtype, args.iters, optimizer, activation),
     }
     medians = interleaved_medians(timers, args.repeat)
     return {"shape": name, "dtype": np.dtype(dtype).name, "optimizer": optimizer,
@@ -330,6 +374,7 @@ def markdown(rows):
         "| PyTorch ms | torch / ours | sklearn ms | sklearn / ours | predict 10k / GEMM |"
     )
     lines = [head, "|" + " --- |" * 12]
+    # "2 GEMMs" is every product of the step for the deeper shapes (``deep_gemm_floor``).
     for r in rows:
         lines.append(
             f"| {r['shape']} | {r['dtype']} | {fmt(r['gemm_ms'])} | {fmt(r['ours_ms'])} "
