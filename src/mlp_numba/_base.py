@@ -111,6 +111,7 @@ class NetBase:
         iterations_per_epoch=None,
         callback=None,
         progress=False,
+        dropout=0.0,
     ):
         """Train with minibatch SGD, exactly as the course's ``train``.
 
@@ -171,6 +172,13 @@ class NetBase:
             Show a progress bar with the loss and the last validation accuracy (tqdm: a
             widget in a notebook, a line in a terminal or a log; ``pip install tqdm``). Not
             part of the course's API; results do not depend on it.
+        dropout : float, default 0.0
+            ``MLP`` only: the probability of dropping each hidden unit's output in a training
+            step (inverted dropout: the kept outputs are scaled by ``1 / (1 - dropout)``, so
+            ``predict`` and ``loss`` use the whole net unchanged). The units dropped are a
+            hash of a seed drawn from the net's random state, the step, the layer and the
+            unit: the same whatever the threads, and the same in the reference. Not part of
+            the course's API.
 
         Returns
         -------
@@ -203,6 +211,7 @@ class NetBase:
             optimizer_params=optimizer_params, schedule=schedule, schedule_params=schedule_params,
             sampling=sampling, early_stopping=early_stopping,
             iterations_per_epoch=iterations_per_epoch, callback=callback, progress=progress,
+            dropout=dropout,
         )  # fmt: skip
 
     @classmethod

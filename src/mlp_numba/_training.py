@@ -67,9 +67,28 @@ class StepRunner(Protocol):
         """The accuracy of the current params on the last minibatch stepped on."""
 
 
+def _dropout_of(net, dropout):
+    """``None`` without dropout, else ``(seed, p)``: a hash seed drawn from the net's random
+    state (none is drawn without dropout, so that those runs keep the course's numbers)."""
+    p = v.check_float("dropout", dropout, minimum=0.0)
+    if p >= 1.0:
+        raise ValueError(f"dropout must be < 1 (the probability of dropping a unit), got {p}")
+    if p == 0.0:
+        return None
+    if not net._ANY_DEPTH:
+        raise ValueError(
+            f"dropout: a {type(net).__name__} trains as the course's net, without dropout; "
+            "use mlp_numba.MLP (one hidden layer or more) to drop units"
+        )
+    rng = net._rng
+    bits = rng.integers(2**63) if rng is not None else np.random.randint(2**63 - 1)
+    return int(bits), p
+
+
 def run_training(net, X, y, X_val, y_val, *, learning_rate, learning_rate_decay, reg, num_iters,
                  batch_size, verbose, optimizer, optimizer_params, schedule, schedule_params,
-                 sampling, early_stopping, iterations_per_epoch, callback, progress):  # fmt: skip
+                 sampling, early_stopping, iterations_per_epoch, callback, progress,
+                 dropout=0.0):  # fmt: skip
     """``net.train``: the arguments are those of :meth:`mlp_numba.TwoLayerNet.train`."""
     X, y, X_val, y_val = net._check_train_data(X, y, X_val, y_val)
     learning_rate, learning_rate_decay, reg, num_iters, batch_size = v.check_train_args(
@@ -89,7 +108,7 @@ def run_training(net, X, y, X_val, y_val, *, learning_rate, learning_rate_decay,
     sampler = BatchSampler(net._rng, num_train, batch_size, sampling)
     stopper = make_early_stopping(early_stopping)
     state = net._optimizer_state_for(optimizer, optimizer_params)
-    runner = net._step_runner(X, y, reg, batch_size, state)
+    runner = net._step_runner(X, y, reg, batch_size, state, _dropout_of(net, dropout))
     history = {"loss_history": [], "train_acc_history": [], "val_acc_history": []}
     base_rate = learning_rate
 

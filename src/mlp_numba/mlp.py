@@ -95,6 +95,9 @@ class MLP(DeepNetBase, CompiledNet):
             start += size
         return grads
 
+    def _steps(self, batches, rates, reg, step0, dropout):
+        return stack_engine.steps(batches, rates, reg, step0, dropout)
+
     def _optimizer(self, code, hyper, buffers):
         shapes = v.param_shapes(self.sizes)
         states = [stack_engine.pack(b, shapes, self.dtype) for b in buffers]

@@ -129,8 +129,8 @@ class CompiledNet(NetBase):
     def _new_scores(self, n_rows):
         return np.empty((n_rows, self.output_size), self.dtype)
 
-    def _step_runner(self, X, y, reg, batch_size, state):
-        return _CompiledSteps(self, X, y, reg, batch_size, state)
+    def _step_runner(self, X, y, reg, batch_size, state, dropout=None):
+        return _CompiledSteps(self, X, y, reg, batch_size, state, dropout)
 
 
 class TwoLayerNet(CompiledNet):
@@ -211,11 +211,15 @@ class TwoLayerNet(CompiledNet):
     def _optimizer(self, code, hyper, buffers):
         return engine.optimizer(code, hyper, buffers, self.sizes, self.dtype)
 
+    def _steps(self, batches, rates, reg, step0, dropout):
+        return engine.Steps(batches, rates, reg, step0)
+
 
 class _CompiledSteps:
     """A block of training steps in one compiled call (``_training.StepRunner``)."""
 
-    def __init__(self, net, X, y, reg, batch_size, state):
+    def __init__(self, net, X, y, reg, batch_size, state, dropout):
+        self.net, self.dropout = net, dropout
         self.engine, self.X, self.y, self.reg = net._engine, X, y, float(reg)
         self.model = net._model()
         code = OPTIMIZERS[state["name"]][0]
@@ -226,7 +230,7 @@ class _CompiledSteps:
         self.batch_pred = np.empty(batch_size, np.intp)
 
     def steps(self, batches, rates, step0):
-        steps = engine.Steps(batches, rates, self.reg, int(step0))
+        steps = self.net._steps(batches, rates, self.reg, int(step0), self.dropout)
         done = self.engine.train_steps(
             self.X, self.y, self.model, self.optimizer, steps, self.work, self.losses
         )

@@ -15,6 +15,7 @@ from scipy.special import erf, expit
 from . import _validation as v
 from ._activation_spec import SELU_ALPHA, SELU_SCALE
 from ._base import DeepNetBase, NetBase
+from ._dropout import masks
 
 # Python floats, not NumPy scalars: they must not promote float32 arrays to float64.
 _SQRT_2 = math.sqrt(2.0)
@@ -101,6 +102,11 @@ class TwoLayerNet(NetBase):
 
     def loss(self, X, y=None, reg=0.0):
         """Scores (N, C) without ``y``; with ``y``, ``(loss, grads)``."""
+        return self._loss(X, y, reg)
+
+    def _loss(self, X, y, reg, dropout=None):
+        """``loss``; a training step's with ``dropout``, each hidden layer's output factors
+        (``_dropout.masks``)."""
         X = v.check_features("X", X, self.sizes[0], self.dtype)
         reg = v.check_float("reg", reg, minimum=0.0)
         if y is not None:
@@ -111,9 +117,9 @@ class TwoLayerNet(NetBase):
 
         # Forward: each hidden layer's input, and its activation's derivative for later.
         inputs, derivatives = [X], []
-        for W, b in zip(weights[:-1], biases[:-1], strict=True):
+        for k, (W, b) in enumerate(zip(weights[:-1], biases[:-1], strict=True)):
             a, act_grad = self._act(inputs[-1] @ W + b)
-            inputs.append(a)
+            inputs.append(a if dropout is None else a * dropout[k])
             derivatives.append(act_grad)
         scores = inputs[-1] @ weights[-1] + biases[-1]
         if y is None:
@@ -134,7 +140,10 @@ class TwoLayerNet(NetBase):
             grads[f"W{layer}"] = inputs[layer - 1].T @ dz + 2 * reg * W
             grads[f"b{layer}"] = dz.sum(axis=0)
             if layer > 1:
-                dz = (dz @ W.T) * derivatives[layer - 2]()
+                dz = dz @ W.T
+                if dropout is not None:
+                    dz = dz * dropout[layer - 2]
+                dz = dz * derivatives[layer - 2]()
         return self.dtype.type(loss), {k: grads[k] for k in self.params}
 
     def predict(self, X):
@@ -147,8 +156,8 @@ class TwoLayerNet(NetBase):
         e = np.exp(scores - scores.max(axis=1, keepdims=True))
         return e / e.sum(axis=1, keepdims=True)
 
-    def _step_runner(self, X, y, reg, batch_size, state):
-        return _ReferenceSteps(self, X, y, reg, state)
+    def _step_runner(self, X, y, reg, batch_size, state, dropout=None):
+        return _ReferenceSteps(self, X, y, reg, state, dropout)
 
 
 class MLP(DeepNetBase, TwoLayerNet):
@@ -174,8 +183,9 @@ class MLP(DeepNetBase, TwoLayerNet):
 class _ReferenceSteps:
     """The course's iterations, one ``loss`` and update at a time (``_training.StepRunner``)."""
 
-    def __init__(self, net, X, y, reg, state):
+    def __init__(self, net, X, y, reg, state, dropout):
         self.net, self.X, self.y, self.reg, self.state = net, X, y, reg, state
+        self.dropout = dropout
         self.last = None
 
     def steps(self, batches, rates, step0):
@@ -183,7 +193,11 @@ class _ReferenceSteps:
         losses = np.empty(len(batches), net.dtype)
         for t, idx in enumerate(batches):
             self.last = idx
-            loss, grads = net.loss(self.X[idx], y=self.y[idx], reg=self.reg)
+            factors = None
+            if self.dropout is not None:
+                seed, p = self.dropout
+                factors = masks(seed, step0 + t + 1, net.sizes, len(idx), p, net.dtype)
+            loss, grads = net._loss(self.X[idx], self.y[idx], self.reg, factors)
             losses[t] = loss
             if not (np.isfinite(loss) and all(np.isfinite(g).all() for g in grads.values())):
                 return t, losses

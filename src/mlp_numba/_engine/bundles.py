@@ -127,6 +127,20 @@ class StackOptimizer(NamedTuple):
     state2: np.ndarray
 
 
+class StackSteps(NamedTuple):
+    """A block of training steps of a :class:`Stack`: :class:`Steps` and its dropout."""
+
+    batches: np.ndarray
+    rates: np.ndarray
+    reg: float
+    step0: int
+    #: The dropout hash's seed, and the threshold below which a unit is dropped
+    #: (``p * 2**64``, 0 without dropout), both uint64; the kept outputs' factor 1 / (1 - p).
+    drop_seed: np.uint64
+    drop_threshold: np.uint64
+    drop_scale: float
+
+
 class StackWorkspace(NamedTuple):
     """Scratch buffers of a :class:`Stack` for passes over ``len(S)`` rows.
 
@@ -140,6 +154,8 @@ class StackWorkspace(NamedTuple):
     Z: np.ndarray
     A: np.ndarray
     G: np.ndarray
+    #: The hidden layers' outputs after dropout (training with dropout only).
+    D: np.ndarray
     S: np.ndarray
     dS: np.ndarray
     row_loss: np.ndarray

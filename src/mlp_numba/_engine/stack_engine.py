@@ -12,12 +12,13 @@ import itertools
 
 import numpy as np
 
+from .. import _dropout
 from . import Engine, stack_entry
-from .bundles import Outputs, Stack, StackOptimizer, StackWorkspace, Steps
+from .bundles import Outputs, Stack, StackOptimizer, StackSteps, StackWorkspace
 from .kernels.activations import activation_code
 from .kernels.common import BLAS_PIECES, N_CHUNKS
 
-__all__ = ["StackEngine", "pack", "stack", "stack_optimizer", "workspace"]
+__all__ = ["StackEngine", "pack", "stack", "stack_optimizer", "steps", "workspace"]
 
 
 def pack(arrays, shapes, dtype):
@@ -79,15 +80,26 @@ def stack_optimizer(code, hyper, states, dtype):
     return StackOptimizer(int(code), hyper, states[0], states[1])
 
 
+def steps(batches, rates, reg, step0, dropout=None):
+    """The :class:`~.bundles.StackSteps` of a block of steps; ``dropout`` is None or
+    ``(seed, p)``: a seed below 2**64 and the probability ``0 <= p < 1`` of dropping a unit."""
+    seed, p = (0, 0.0) if dropout is None else dropout
+    return StackSteps(
+        batches, rates, float(reg), int(step0), np.uint64(seed), np.uint64(_dropout.threshold(p)),
+        1.0 / (1.0 - p),
+    )  # fmt: skip
+
+
 def workspace(n_rows, widths, dtype, *, batch=False):
     """Buffers for passes over ``n_rows`` rows of a net of layer widths ``widths``; ``batch``
-    adds room for a minibatch copied from the training data."""
+    adds room for a minibatch copied from the training data and for dropout."""
     hidden = sum(widths[1:-1])
     layers, classes = len(widths) - 1, widths[-1]
     return StackWorkspace(
         Z=np.empty(n_rows * hidden, dtype),
         A=np.empty(n_rows * hidden, dtype),
         G=np.empty(n_rows * hidden, dtype),
+        D=np.empty(n_rows * hidden if batch else 0, dtype),
         S=np.empty((n_rows, classes), dtype),
         dS=np.empty((n_rows, classes), dtype),
         row_loss=np.empty(n_rows, dtype),
@@ -108,6 +120,7 @@ def scoring_workspace(n_rows, widths, dtype):
         Z=np.empty(n_rows * hidden, dtype),
         A=np.empty(n_rows * hidden, dtype),
         G=empty,
+        D=empty,
         S=np.empty((n_rows, widths[-1]), dtype),
         dS=np.empty((0, 0), dtype),
         row_loss=empty,
@@ -141,7 +154,7 @@ class StackEngine(Engine):
             "y": np.empty(0, np.intp),
             "model": stack(empty, (0, 0), "relu", np.zeros(1, dt)),
             "optimizer": stack_optimizer(0, np.zeros(4), (), dt),
-            "steps": Steps(np.empty((0, 0), np.intp), np.empty(0, dt), 0.0, 0),
+            "steps": steps(np.empty((0, 0), np.intp), np.empty(0, dt), 0.0, 0),
             "out": Outputs(empty, np.empty(0, np.intp), np.empty((0, 0), dt)),
             "work": workspace(0, (0, 0), dt),
         }

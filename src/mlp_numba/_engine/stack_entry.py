@@ -54,10 +54,12 @@ def weights_norm(stack):
 
 
 @kernel
-def _forward_backward(X, y, idx, mode, stack, optimizer, work, out, reg, norm):
-    """A batch's forward and backward pass; returns its loss with the L2 term ``reg * norm``."""
+def _forward_backward(X, y, idx, mode, stack, optimizer, steps, step, work, out, reg, norm):
+    """A batch's forward and backward pass at optimizer step ``step`` (with the dropout of
+    ``steps``); returns its loss with the L2 term ``reg * norm``."""
     rows = X.shape[0] if mode == INPUT else idx.shape[0]
-    task = stack_task(FORWARD_BACKWARD, batch_pieces(rows), mode, idx, 0, 0, 0, optimizer)
+    pieces = batch_pieces(rows)
+    task = stack_task(FORWARD_BACKWARD, pieces, mode, idx, 0, 0, step, optimizer, steps)
     in_parallel(task, X, y, stack, work, out)
     total = sum_of(work.row_loss, rows)
     return total / cast(total, rows) + reg * norm
@@ -115,20 +117,22 @@ def train_steps(X, y, stack, optimizer, steps, work, out):
     pieces, blocks = batch_pieces(rows), weight_pieces(stack.widths)
     norm = weights_norm(stack)
     for t in range(steps.batches.shape[0]):
-        idx = steps.batches[t]
-        loss = _forward_backward(X, y, idx, GATHER_ROWS, stack, optimizer, work, out, reg, norm)
+        idx, step = steps.batches[t], steps.step0 + t + 1
+        loss = _forward_backward(
+            X, y, idx, GATHER_ROWS, stack, optimizer, steps, step, work, out, reg, norm
+        )
         out.losses[t] = loss
         finite, bound = _step_bound(work, pieces, rows, top)
         if not (finite and np.isfinite(loss)):
             return t
-        lr, step = steps.rates[t], steps.step0 + t + 1
+        lr = steps.rates[t]
         if optimizer.code == SGD and sgd_by_product_is_finite(bound, lr, reg, norm, work.S):
             mode = SGD_BY_PRODUCT
         elif product_is_finite(bound, work.S):
             mode = GRADIENT_AND_UPDATE
         else:
             mode = GRADIENT
-        task = stack_task(WEIGHT_GRADIENT, blocks, mode, idx, lr, reg, step, optimizer)
+        task = stack_task(WEIGHT_GRADIENT, blocks, mode, idx, lr, reg, step, optimizer, steps)
         in_parallel(task, X, y, stack, work, out)
         if mode != GRADIENT:
             norm = sum_of(work.partial, blocks)
@@ -146,11 +150,12 @@ def loss_and_grads(X, y, stack, optimizer, steps, work, out):
     widths = stack.widths
     reg = cast(stack.params, steps.reg)
     idx = work.yb[:0]
+    norm = weights_norm(stack)
     loss = _forward_backward(
-        X, y, idx, np.int64(INPUT), stack, optimizer, work, out, reg, weights_norm(stack)
+        X, y, idx, np.int64(INPUT), stack, optimizer, steps, 0, work, out, reg, norm
     )
-    task = stack_task(WEIGHT_GRADIENT, weight_pieces(widths), GRADIENT_OF_INPUT, idx, 0, 0, 0,
-                      optimizer)  # fmt: skip
+    blocks = weight_pieces(widths)
+    task = stack_task(WEIGHT_GRADIENT, blocks, GRADIENT_OF_INPUT, idx, 0, 0, 0, optimizer, steps)
     in_parallel(task, X, y, stack, work, out)
     finite = np.isfinite(loss) and all_finite(work.grads)
     for layer in range(1, widths.shape[0]):
@@ -160,12 +165,12 @@ def loss_and_grads(X, y, stack, optimizer, steps, work, out):
 
 
 @kernel
-def scores(X, y, stack, optimizer, work, out, mode):
+def scores(X, y, stack, optimizer, steps, work, out, mode):
     """The class scores of X into ``work.S`` and by ``mode`` its classes or probabilities into
     ``out``; returns whether the first layer's outputs were all finite (see
     ``entry.scores``)."""
     rows = X.shape[0]
-    task = stack_task(SCORE, batch_pieces(rows), mode, work.yb[:0], 0, 0, 0, optimizer)
+    task = stack_task(SCORE, batch_pieces(rows), mode, work.yb[:0], 0, 0, 0, optimizer, steps)
     in_parallel(task, X, y, stack, work, out)
     if rows == 0:
         return True
@@ -174,10 +179,10 @@ def scores(X, y, stack, optimizer, work, out, mode):
 
 
 @kernel
-def is_finite(X, y, stack, optimizer, work, out):
+def is_finite(X, y, stack, optimizer, steps, work, out):
     """Whether every value of X is finite (see ``entry.is_finite``)."""
     chunks = N_CHUNKS if X.size >= MIN_PARALLEL_WORK else 1
-    check = stack_task(LARGEST, chunks, 0, work.yb[:0], 0, 0, 0, optimizer)
+    check = stack_task(LARGEST, chunks, 0, work.yb[:0], 0, 0, 0, optimizer, steps)
     in_parallel(check, X, y, stack, work, out)
     largest = largest_value(magnitude_bits(work.partial)[0], chunks, work.partial)
     return largest <= np.finfo(work.partial.dtype).max
@@ -196,8 +201,9 @@ def run(op, X, y, stack, optimizer, steps, work, out):
         Their labels (read-only allowed; empty when scoring).
     stack : bundles.Stack
     optimizer : bundles.StackOptimizer
-    steps : bundles.Steps
-        The block of training steps (``TRAIN``), or the L2 strength (``LOSS``).
+    steps : bundles.StackSteps
+        The block of training steps and their dropout (``TRAIN``), or the L2 strength
+        (``LOSS``).
     work : bundles.StackWorkspace
         Scratch buffers sized for the rows of one pass.
     out : bundles.Outputs
@@ -211,14 +217,14 @@ def run(op, X, y, stack, optimizer, steps, work, out):
         ``LOSS``: the loss; otherwise 0.
     """
     # The parallel region's blocks are compiled into this library (``_region``).
-    op += link_blocks(stack_task(LARGEST, 0, 0, work.yb[:0], 0, 0, 0, optimizer), X, y, stack,
-                      work, out)  # fmt: skip
+    none = stack_task(LARGEST, 0, 0, work.yb[:0], 0, 0, 0, optimizer, steps)
+    op += link_blocks(none, X, y, stack, work, out)
     if op == TRAIN:
         return np.int64(train_steps(X, y, stack, optimizer, steps, work, out)), np.float64(0)
     if op == LOSS:
         loss, finite = loss_and_grads(X, y, stack, optimizer, steps, work, out)
         return np.int64(finite), np.float64(loss)
     if op == FINITE:
-        return np.int64(is_finite(X, y, stack, optimizer, work, out)), np.float64(0)
-    finite = scores(X, y, stack, optimizer, work, out, op - SCORE_OPS)
+        return np.int64(is_finite(X, y, stack, optimizer, steps, work, out)), np.float64(0)
+    finite = scores(X, y, stack, optimizer, steps, work, out, op - SCORE_OPS)
     return np.int64(finite), np.float64(0)

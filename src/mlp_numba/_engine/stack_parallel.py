@@ -6,6 +6,8 @@ as they go through every layer of a ``bundles.Stack`` (``kernels.stack``).
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from ._jit import kernel, view
@@ -29,26 +31,48 @@ from .parallel import (
     GATHER_ROWS,
     SCORE,
     WEIGHT_GRADIENT,
-    Task,
     batch_rows,
     largest_block,
 )
 
 
+class StackTask(NamedTuple):
+    """A ``parallel.Task`` of a stack (its optimizer's state vectors whole, as packed) and the
+    dropout of its steps (``bundles.StackSteps``)."""
+
+    kind: int
+    pieces: int
+    mode: int
+    idx: np.ndarray
+    lr: float
+    reg: float
+    step: int
+    code: int
+    hyper: np.ndarray
+    state1: np.ndarray
+    state2: np.ndarray
+    drop_seed: np.uint64
+    drop_threshold: np.uint64
+    drop_scale: float
+
+
 @view
-def stack_task(kind, pieces, mode, idx, lr, reg, step, optimizer):
-    """A ``parallel.Task`` for a stack: its optimizer's state vectors whole, as packed."""
-    return Task(
+def stack_task(kind, pieces, mode, idx, lr, reg, step, optimizer, steps):
+    """A :class:`StackTask` whose fields have the same types wherever it is made."""
+    return StackTask(
         np.int64(kind), np.int64(pieces), np.int64(mode), idx,
         np.float64(lr), np.float64(reg), np.int64(step),
         np.int64(optimizer.code), optimizer.hyper, optimizer.state1, optimizer.state2,
+        np.uint64(steps.drop_seed), np.uint64(steps.drop_threshold),
+        np.float64(steps.drop_scale),
     )  # fmt: skip
 
 
 @kernel
-def _forward_backward_block(lo, hi, p, rows, mode, X, y, idx, stack, work):
+def _forward_backward_block(lo, hi, p, rows, task, X, y, stack, work):
     """Block ``p`` (rows lo:hi) of a forward and backward pass over ``rows`` rows: the
-    minibatch ``X[idx]`` copied into ``work.Xb`` (``GATHER_ROWS``), or X itself."""
+    minibatch ``X[task.idx]`` copied into ``work.Xb`` (``GATHER_ROWS``), or X itself."""
+    mode, idx = task.mode, task.idx
     yb = work.yb
     _, mask = magnitude_bits(work.row_max)
     largest = mask ^ mask
@@ -57,14 +81,14 @@ def _forward_backward_block(lo, hi, p, rows, mode, X, y, idx, stack, work):
             r = idx[i]
             largest = max(largest, copy_row(X[r], work.Xb[i]))
             yb[i] = y[r]
-        forward_rows(lo, hi, work.Xb, stack, work)
+        forward_rows(lo, hi, work.Xb, task, stack, work)
     else:
         for i in range(lo, hi):
             yb[i] = y[i]
-        forward_rows(lo, hi, X, stack, work)
+        forward_rows(lo, hi, X, task, stack, work)
     softmax_cross_entropy_rows(lo, hi, rows, work.S, yb, work.dS, work.row_loss)
-    backward_rows(lo, hi, stack, work)
-    record_magnitudes(lo, hi, p, largest, stack, work)
+    backward_rows(lo, hi, task, stack, work)
+    record_magnitudes(lo, hi, p, largest, task, stack, work)
 
 
 @kernel
@@ -73,7 +97,7 @@ def run_block(t, p, X, y, stack, work, out):
     if t.kind == FORWARD_BACKWARD:
         rows = batch_rows(t.mode, X, t.idx)
         lo, hi = chunk_bounds(p, rows, t.pieces)
-        _forward_backward_block(lo, hi, p, rows, t.mode, X, y, t.idx, stack, work)
+        _forward_backward_block(lo, hi, p, rows, t, X, y, stack, work)
     elif t.kind == WEIGHT_GRADIENT:
         if t.mode == GRADIENT_OF_INPUT:
             weight_block(p, t, X, stack, work)
@@ -81,7 +105,7 @@ def run_block(t, p, X, y, stack, work, out):
             weight_block(p, t, work.Xb, stack, work)
     elif t.kind == SCORE:
         lo, hi = chunk_bounds(p, X.shape[0], t.pieces)
-        forward_rows(lo, hi, X, stack, work)
+        forward_rows(lo, hi, X, t, stack, work)
         first_layer_bits(lo, hi, stack, work)
         scores_to_outputs(lo, hi, t.mode, work.S, out)
     else:

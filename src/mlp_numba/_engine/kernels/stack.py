@@ -11,9 +11,18 @@ layer's pre-activations on one thread, in cache (:func:`forward_rows`, :func:`ba
 its products one-thread BLAS calls, as the two-layer net's (``layers``). The weight gradients
 sum over all rows, so a second task cuts each layer's weights into blocks of rows
 (:func:`weight_block`) and updates each block right after its gradient.
+
+Dropout (training only) multiplies each hidden unit's output by ``scale = 1 / (1 - p)`` or 0,
+kept or dropped by a hash of the dropout seed, the optimizer step, the layer and the unit's
+place in the minibatch (:func:`dropout_mask_value`): the same bits whatever thread computes
+it, and the reference computes the same masks in NumPy. The dropped outputs go to ``work.D``,
+which the layer above and the weight gradients read; ``work.A`` keeps the activations, which
+the derivatives of some activations (tanh, sigmoid) read.
 """
 
 from __future__ import annotations
+
+import numpy as np
 
 from .._jit import kernel, view
 from .activations import activate_rows, activation_grad_rows
@@ -77,25 +86,70 @@ def layer_gradient(work, widths, layer):
     return work.dS if layer == widths.shape[0] - 1 else hidden(work.G, widths, layer, rows)
 
 
+# The dropout hash: SplitMix64's increment and finaliser (Steele, Lea and Flood 2014).
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX2 = np.uint64(0x94D049BB133111EB)
+
+
 @kernel
-def forward_rows(lo, hi, inputs, stack, work):
+def dropout_mask_value(task, layer, index, scale):
+    """The dropout factor, ``scale`` or 0, of hidden layer ``layer``'s output ``index``
+    (row * width + unit, the row counted in the minibatch) at optimizer step ``task.step``:
+    kept when the hash of ``(task.drop_seed, step, layer, index)`` is at least
+    ``task.drop_threshold`` (``p * 2**64``). The reference's ``dropout_masks`` is the same."""
+    x = task.drop_seed + np.uint64(task.step) * _GOLDEN + np.uint64(layer) * _MIX1
+    x += np.uint64(index)
+    x = (x ^ (x >> np.uint64(30))) * _MIX1
+    x = (x ^ (x >> np.uint64(27))) * _MIX2
+    x = x ^ (x >> np.uint64(31))
+    return scale if x >= task.drop_threshold else scale - scale
+
+
+@kernel
+def dropout_rows(lo, hi, task, layer, source, target):
+    """target[lo:hi] = source[lo:hi] * the dropout factors of hidden layer ``layer``: its
+    outputs as the layer above sees them (``target`` may be ``source``: the gradient's
+    factors going back)."""
+    width = source.shape[1]
+    scale = cast(source, task.drop_scale)
+    a, t = flat(source), flat(target)
+    for k in range(lo * width, hi * width):
+        t[k] = a[k] * dropout_mask_value(task, layer, k, scale)
+
+
+@view
+def outputs_seen(work, widths, layer, rows, dropping):
+    """Hidden layer ``layer``'s outputs as the layer above reads them: with dropout applied
+    (``work.D``) when ``dropping``, else its activations."""
+    return hidden(work.D if dropping else work.A, widths, layer, rows)
+
+
+@kernel
+def forward_rows(lo, hi, inputs, task, stack, work):
     """Rows lo:hi of ``inputs`` through every layer to their scores in ``work.S``; the hidden
-    layers' pre-activations and activations stay in ``work.Z`` and ``work.A``."""
+    layers' pre-activations, activations and (when ``task`` drops units) dropped outputs
+    stay in ``work.Z``, ``work.A`` and ``work.D``."""
     widths, params = stack.widths, stack.params
     code, p = stack.activation, stack.activation_params
     top, rows = widths.shape[0] - 1, work.S.shape[0]
+    dropping = task.drop_threshold > 0
     if top == 1:
         dense_rows(lo, hi, inputs, weight(params, widths, 1), bias(params, widths, 1), work.S)
         return
     Z = hidden(work.Z, widths, 1, rows)
     dense_rows(lo, hi, inputs, weight(params, widths, 1), bias(params, widths, 1), Z)
-    activate_rows(code, Z, hidden(work.A, widths, 1, rows), p, lo, hi)
-    for layer in range(2, top):
-        below = hidden(work.A, widths, layer - 1, rows)
-        Z = hidden(work.Z, widths, layer, rows)
-        dense_rows(lo, hi, below, weight(params, widths, layer), bias(params, widths, layer), Z)
-        activate_rows(code, Z, hidden(work.A, widths, layer, rows), p, lo, hi)
-    below = hidden(work.A, widths, top - 1, rows)
+    for layer in range(1, top):
+        if layer > 1:
+            below = outputs_seen(work, widths, layer - 1, rows, dropping)
+            Z = hidden(work.Z, widths, layer, rows)
+            W, b = weight(params, widths, layer), bias(params, widths, layer)
+            dense_rows(lo, hi, below, W, b, Z)
+        A = hidden(work.A, widths, layer, rows)
+        activate_rows(code, Z, A, p, lo, hi)
+        if dropping:
+            dropout_rows(lo, hi, task, layer, A, hidden(work.D, widths, layer, rows))
+    below = outputs_seen(work, widths, top - 1, rows, dropping)
     dense_rows(lo, hi, below, weight(params, widths, top), bias(params, widths, top), work.S)
 
 
@@ -111,9 +165,9 @@ def first_layer_bits(lo, hi, stack, work):
 
 
 @kernel
-def backward_rows(lo, hi, stack, work):
+def backward_rows(lo, hi, task, stack, work):
     """Rows lo:hi, whose scores' gradient is in ``work.dS``, back to the gradient at every
-    hidden layer's pre-activations in ``work.G``."""
+    hidden layer's pre-activations in ``work.G`` (through the dropout factors of ``task``)."""
     widths, params = stack.widths, stack.params
     code, p = stack.activation, stack.activation_params
     top, rows = widths.shape[0] - 1, work.S.shape[0]
@@ -121,12 +175,14 @@ def backward_rows(lo, hi, stack, work):
         G = hidden(work.G, widths, layer, rows)
         above = layer_gradient(work, widths, layer + 1)
         dense_backward_rows(lo, hi, above, weight(params, widths, layer + 1), G)
+        if task.drop_threshold > 0:
+            dropout_rows(lo, hi, task, layer, G, G)
         Z, A = hidden(work.Z, widths, layer, rows), hidden(work.A, widths, layer, rows)
         activation_grad_rows(code, Z, A, G, p, lo, hi)
 
 
 @kernel
-def record_magnitudes(lo, hi, p, input_bits, stack, work):
+def record_magnitudes(lo, hi, p, input_bits, task, stack, work):
     """Block ``p``'s row ``work.block_max[p]``: for each layer, the largest ``magnitude_bits``
     of its input's rows lo:hi (``input_bits`` for the first layer) and of the gradient at its
     output, which bound that layer's weight gradient."""
@@ -136,7 +192,7 @@ def record_magnitudes(lo, hi, p, input_bits, stack, work):
     bits[0] = input_bits
     for layer in range(1, top + 1):
         if layer > 1:
-            A = hidden(work.A, widths, layer - 1, rows)
+            A = outputs_seen(work, widths, layer - 1, rows, task.drop_threshold > 0)
             bits[2 * layer - 2] = max_magnitude_bits(flat(A)[lo * A.shape[1] : hi * A.shape[1]])
         G = layer_gradient(work, widths, layer)
         bits[2 * layer - 1] = max_magnitude_bits(flat(G)[lo * G.shape[1] : hi * G.shape[1]])
@@ -200,7 +256,8 @@ def weight_block(p, task, inputs, stack, work):
     if layer == 1:
         norm = weight_rows(lo, hi, task, inputs, G, W, dW, start)
     else:
-        A = hidden(work.A, widths, layer - 1, work.S.shape[0])
+        rows, dropping = work.S.shape[0], task.drop_threshold > 0
+        A = outputs_seen(work, widths, layer - 1, rows, dropping)
         norm = weight_rows(lo, hi, task, A, G, W, dW, start)
     work.partial[p] = norm
     if c == (layer - 1) % chunks:
