@@ -154,7 +154,8 @@ class StackWorkspace(NamedTuple):
     Z: np.ndarray
     A: np.ndarray
     G: np.ndarray
-    #: The hidden layers' outputs after dropout (training with dropout only).
+    #: The hidden layers' dropout factors, and their outputs after dropout (training only).
+    M: np.ndarray
     D: np.ndarray
     S: np.ndarray
     dS: np.ndarray

@@ -44,6 +44,13 @@ def _widths(text):
     return tuple(_positive_int(part.strip()) for part in parts)
 
 
+def _probability(text):
+    value = _nonnegative_float(text)
+    if value >= 1:
+        raise argparse.ArgumentTypeError(f"must be below 1, got {value}")
+    return value
+
+
 def _nonnegative_float(text):
     try:
         value = float(text)
@@ -129,6 +136,12 @@ def build_parser():
         "decay per epoch)",
     )
     net.add_argument("--reg", type=_nonnegative_float, help="L2 regularisation strength")
+    net.add_argument(
+        "--dropout",
+        type=_probability,
+        help="probability of dropping each hidden unit's output in training (needs "
+        "--hidden-sizes; default 0, 0.2 for deeper nets on mnist)",
+    )
     length = net.add_mutually_exclusive_group()
     length.add_argument("--epochs", type=_positive_int)
     length.add_argument("--iterations", type=_positive_int)

@@ -15,9 +15,10 @@ sum over all rows, so a second task cuts each layer's weights into blocks of row
 Dropout (training only) multiplies each hidden unit's output by ``scale = 1 / (1 - p)`` or 0,
 kept or dropped by a hash of the dropout seed, the optimizer step, the layer and the unit's
 place in the minibatch (:func:`dropout_mask_value`): the same bits whatever thread computes
-it, and the reference computes the same masks in NumPy. The dropped outputs go to ``work.D``,
-which the layer above and the weight gradients read; ``work.A`` keeps the activations, which
-the derivatives of some activations (tanh, sigmoid) read.
+it, and the reference computes the same masks in NumPy. The factors go to ``work.M`` (read
+again going back) and the dropped outputs to ``work.D``, which the layer above and the weight
+gradients read; ``work.A`` keeps the activations, which the derivatives of some activations
+(tanh, sigmoid) read.
 """
 
 from __future__ import annotations
@@ -107,15 +108,24 @@ def dropout_mask_value(task, layer, index, scale):
 
 
 @kernel
-def dropout_rows(lo, hi, task, layer, source, target):
-    """target[lo:hi] = source[lo:hi] * the dropout factors of hidden layer ``layer``: its
-    outputs as the layer above sees them (``target`` may be ``source``: the gradient's
-    factors going back)."""
-    width = source.shape[1]
-    scale = cast(source, task.drop_scale)
-    a, t = flat(source), flat(target)
+def dropout_rows(lo, hi, task, layer, A, M, D):
+    """Rows lo:hi of hidden layer ``layer``: its dropout factors into M, and its outputs as
+    the layer above sees them, D = A * M."""
+    width = A.shape[1]
+    scale = cast(A, task.drop_scale)
+    a, m, d = flat(A), flat(M), flat(D)
     for k in range(lo * width, hi * width):
-        t[k] = a[k] * dropout_mask_value(task, layer, k, scale)
+        m[k] = dropout_mask_value(task, layer, k, scale)
+        d[k] = a[k] * m[k]
+
+
+@kernel
+def scale_rows(lo, hi, M, G):
+    """G[lo:hi] *= M[lo:hi]: the dropout factors on the way back."""
+    width = G.shape[1]
+    m, g = flat(M), flat(G)
+    for k in range(lo * width, hi * width):
+        g[k] = g[k] * m[k]
 
 
 @view
@@ -148,7 +158,8 @@ def forward_rows(lo, hi, inputs, task, stack, work):
         A = hidden(work.A, widths, layer, rows)
         activate_rows(code, Z, A, p, lo, hi)
         if dropping:
-            dropout_rows(lo, hi, task, layer, A, hidden(work.D, widths, layer, rows))
+            M, D = hidden(work.M, widths, layer, rows), hidden(work.D, widths, layer, rows)
+            dropout_rows(lo, hi, task, layer, A, M, D)
     below = outputs_seen(work, widths, top - 1, rows, dropping)
     dense_rows(lo, hi, below, weight(params, widths, top), bias(params, widths, top), work.S)
 
@@ -176,7 +187,7 @@ def backward_rows(lo, hi, task, stack, work):
         above = layer_gradient(work, widths, layer + 1)
         dense_backward_rows(lo, hi, above, weight(params, widths, layer + 1), G)
         if task.drop_threshold > 0:
-            dropout_rows(lo, hi, task, layer, G, G)
+            scale_rows(lo, hi, hidden(work.M, widths, layer, rows), G)
         Z, A = hidden(work.Z, widths, layer, rows), hidden(work.A, widths, layer, rows)
         activation_grad_rows(code, Z, A, G, p, lo, hi)
 
