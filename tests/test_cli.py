@@ -52,14 +52,15 @@ def test_train_with_another_optimizer(tmp_path):
 
 
 def test_train_a_deeper_net(tmp_path, capsys):
-    argv = ["train", "--hidden-sizes", "64,32", "--epochs", "20", "-o", str(tmp_path), "-q",
-            "--no-plots"]  # fmt: skip
+    argv = ["train", "--hidden-sizes", "64,32", "--epochs", "20", "--dropout", "0.1", "-o",
+            str(tmp_path), "-q", "--no-plots"]  # fmt: skip
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "64-64-32-10 relu net" in out
     saved = load_model(tmp_path / "model.npz")
     assert type(saved.net).__name__ == "MLP" and saved.net.hidden_sizes == (64, 32)
     assert saved.metadata["settings"]["hidden_sizes"] == [64, 32]
+    assert saved.metadata["settings"]["dropout"] == 0.1
     assert saved.metadata["test_accuracy"] > 0.9
     assert main(["evaluate", str(tmp_path / "model.npz"), "--dataset", "digits"]) == 0
 
@@ -125,6 +126,8 @@ def test_predict_raw_images(trained, tmp_path, capsys):
         (["train", "--hidden-sizes", "64,,32"], "expected widths like 512,256"),
         (["train", "--hidden-sizes", "64,0"], "--hidden-sizes: must be >= 1"),
         (["train", "--hidden-size", "9", "--hidden-sizes", "9,9"], "not allowed with argument"),
+        (["train", "--dropout", "1"], "--dropout: must be below 1"),
+        (["train", "--dropout", "0.2"], "--dropout needs --hidden-sizes"),
         (["evaluate", "missing.npz", "--dataset", "digits"], "No such file"),
         (["predict", "missing.npz", "x.npy"], "No such file"),
         ([], "required: COMMAND"),

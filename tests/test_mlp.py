@@ -140,16 +140,81 @@ def test_initialisations():
         np.float32)).all()  # fmt: skip
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("activation", ["relu", "tanh", "sigmoid", "gelu"])
+@pytest.mark.parametrize("hidden", DEPTHS, ids=len)
+def test_dropout_trains_like_the_reference(hidden, activation, dtype):
+    """The same units dropped, step by step (tanh and sigmoid read their activations back,
+    which dropout must not change)."""
+    net, twin = pair(hidden, dtype, activation=activation)
+    X, y = data(200)
+    kwargs = dict(learning_rate=0.05, num_iters=30, batch_size=32, optimizer="adam",
+                  dropout=0.4)  # fmt: skip
+    stats = net.train(X, y, X[:50], y[:50], **kwargs)
+    ref_stats = twin.train(X, y, X[:50], y[:50], **kwargs)
+    tol = TOL[dtype] if dtype == np.float64 else 1e-3
+    assert_params_close(net.params, twin.params, tol, "dropout")
+    losses = {"loss": np.array(stats["loss_history"])}
+    assert_params_close(losses, {"loss": np.array(ref_stats["loss_history"])}, tol, "")
+
+
+def test_dropout_masks():
+    from mlp_numba._dropout import masks
+
+    factors = masks(123, 7, (784, 512, 256, 10), 200, 0.3, np.float32)
+    assert [f.shape for f in factors] == [(200, 512), (200, 256)]
+    for f in factors:
+        assert f.dtype == np.float32 and set(np.unique(f)) == {0, np.float32(1 / 0.7)}
+        assert (f == 0).mean() == pytest.approx(0.3, abs=0.01)
+    assert not np.array_equal(factors[0], masks(123, 8, (784, 512, 256, 10), 200, 0.3,
+                                                np.float32)[0])  # fmt: skip
+    assert not (masks(1, 1, (4, 50, 3), 10, 0.0, np.float64)[0] == 0).any()
+
+
+def test_dropout_changes_training_but_not_prediction():
+    X, y = data(200)
+    plain, dropped = (MLP(D, (32, 16), C, seed=0) for _ in range(2))
+    kwargs = dict(learning_rate=0.1, num_iters=20, batch_size=20)
+    plain.train(X, y, X, y, **kwargs)
+    dropped.train(X, y, X, y, dropout=0.5, **kwargs)
+    assert not np.array_equal(plain.params["W1"], dropped.params["W1"])
+    dropped_again = MLP(D, (32, 16), C, seed=0)
+    dropped_again.train(X, y, X, y, dropout=0.5, **kwargs)  # the same seed, the same masks
+    assert all(np.array_equal(dropped_again.params[k], p) for k, p in dropped.params.items())
+    # Inverted dropout: loss and predict run the whole net, unscaled.
+    twin = ref.MLP(D, (32, 16), C, seed=0)
+    twin.params = {k: p.copy() for k, p in dropped.params.items()}
+    assert_rel(twin.loss(X), dropped.loss(X), 1e-12, "scores")
+
+
+@pytest.mark.parametrize(
+    ("dropout", "error", "match"),
+    [(1.0, ValueError, "dropout must be < 1"), (-0.1, ValueError, "dropout must be >= 0"),
+     ("0.2", TypeError, "dropout must be a real number")],
+)  # fmt: skip
+def test_bad_dropout_is_named(dropout, error, match):
+    X, y = data()
+    with pytest.raises(error, match=match):
+        MLP(D, (8,), C, seed=0).train(X, y, X, y, num_iters=1, dropout=dropout)
+
+
+def test_the_course_net_takes_no_dropout():
+    X, y = data()
+    for cls in (TwoLayerNet, ref.TwoLayerNet):
+        with pytest.raises(ValueError, match=r"use mlp_numba\.MLP"):
+            cls(D, 8, C, seed=0).train(X, y, X, y, num_iters=1, dropout=0.2)
+
+
 DETERMINISM = """
 import hashlib, sys
 import numpy as np, numba
 from mlp_numba import MLP
-dtype, optimizer = sys.argv[1], sys.argv[2]
+dtype, optimizer, dropout = sys.argv[1], sys.argv[2], float(sys.argv[3])
 rng = np.random.default_rng(3)
 X = rng.standard_normal((1000, 600)); y = rng.integers(0, 10, 1000)
 net = MLP(600, (256, 120, 64), 10, dtype=dtype, seed=11)
 stats = net.train(X, y, X[:200], y[:200], learning_rate=0.01, num_iters=25, batch_size=200,
-                  optimizer=optimizer)
+                  optimizer=optimizer, dropout=dropout)
 h = hashlib.sha256()
 for p in net.params.values():
     h.update(p.tobytes())
@@ -160,13 +225,16 @@ print(numba.get_num_threads(), h.hexdigest())
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("dtype", "optimizer"), [("float64", "sgd"), ("float32", "adam")])
-def test_bitwise_identical_with_1_and_2_threads(dtype, optimizer):
+@pytest.mark.parametrize(
+    ("dtype", "optimizer", "dropout"),
+    [("float64", "sgd", 0.0), ("float32", "adam", 0.0), ("float32", "nesterov", 0.3)],
+)
+def test_bitwise_identical_with_1_and_2_threads(dtype, optimizer, dropout):
     digests = []
     for threads in (1, 2):
         env = dict(os.environ, NUMBA_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads))
         out = subprocess.run(
-            [sys.executable, "-c", DETERMINISM, dtype, optimizer],
+            [sys.executable, "-c", DETERMINISM, dtype, optimizer, str(dropout)],
             env=env, capture_output=True, text=True, check=True, timeout=600,
         )  # fmt: skip
         n, digest = out.stdout.split()
