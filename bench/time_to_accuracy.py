@@ -1,18 +1,21 @@
 """Time to accuracy on MNIST: ``mlp-numba train``'s defaults against scikit-learn and PyTorch.
 
-mlp_numba trains with the command line's default settings for MNIST (Adam, cosine schedule,
-float32); scikit-learn's MLPClassifier (Adam, constant rate: it has no cosine schedule) and
-PyTorch (Adam with the same cosine schedule) train a net of the same size on the same
-preprocessed float32 rows, epoch by epoch, until they have used the same training time. Prints
-a markdown table of seconds and test accuracy. Needs ``../shared/data/mnist`` (or
+mlp_numba trains with the command line's default settings for MNIST (one hidden layer: Adam,
+cosine schedule, float32; with ``--hidden-sizes 512,256``, the defaults for deeper nets:
+Nesterov momentum, cosine schedule, 30% dropout, batch 128). scikit-learn's MLPClassifier
+(the same optimizer where it has it, a constant rate: it has no cosine schedule nor dropout)
+and PyTorch (the same optimizer, schedule and dropout) train a net of the same architecture on
+the same preprocessed float32 rows, epoch by epoch, until they have used the same training
+time. Prints a markdown table of seconds and test accuracy. Needs ``../shared/data/mnist`` (or
 ``--data-dir``); PyTorch is optional.
 
-    python bench/time_to_accuracy.py [--data-dir DIR] [--skip-torch] [--skip-sklearn]
+    python bench/time_to_accuracy.py [--hidden-sizes 512,256] [--data-dir DIR] [--skip-torch]
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import math
 import sys
 import time
@@ -21,17 +24,25 @@ from pathlib import Path
 
 import numpy as np
 
-from mlp_numba import TwoLayerNet
+from mlp_numba import MLP, TwoLayerNet
 
 # asv imports every module in bench/, also when it runs older commits: this module imports the
 # parts of mlp_numba that are newer than the suite (datasets, cli) only when it runs.
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
 
 
-def train_ours(data, settings, batch_size=200):
+def _hidden(settings):
+    return settings.get("hidden_sizes") or (settings["hidden_size"],)
+
+
+def train_ours(data, settings):
+    batch_size = settings["batch_size"]
     per_epoch = math.ceil(len(data.X_train) / batch_size)
 
     def new_net():
+        if "hidden_sizes" in settings:
+            return MLP(784, settings["hidden_sizes"], 10, std=settings["std"],
+                       dtype=settings["dtype"], seed=0)  # fmt: skip
         return TwoLayerNet(784, settings["hidden_size"], 10, std=settings["std"],
                            dtype=settings["dtype"], seed=0)  # fmt: skip
 
@@ -51,21 +62,25 @@ def train_ours(data, settings, batch_size=200):
         reg=settings["reg"], num_iters=settings["epochs"] * per_epoch, batch_size=batch_size,
         iterations_per_epoch=per_epoch, sampling="permutation",
         optimizer=settings["optimizer"], schedule=settings["schedule"],
+        dropout=settings.get("dropout", 0.0),
     )  # fmt: skip
     seconds = time.perf_counter() - start
     return seconds, float((net.predict(data.X_test) == data.y_test).mean()), settings["epochs"]
 
 
-def train_sklearn(data, settings, budget, batch_size=200):
+def train_sklearn(data, settings, budget):
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.neural_network import MLPClassifier
 
+    momentum = settings["optimizer"] in ("momentum", "nesterov")
     clf = MLPClassifier(
-        hidden_layer_sizes=(settings["hidden_size"],),
-        solver="adam",
+        hidden_layer_sizes=_hidden(settings),
+        solver="sgd" if momentum else "adam",
+        momentum=0.9,
+        nesterovs_momentum=settings["optimizer"] == "nesterov",
         learning_rate_init=settings["learning_rate"],
         alpha=2 * settings["reg"],
-        batch_size=batch_size,
+        batch_size=settings["batch_size"],
         random_state=0,
     )  # fmt: skip  (alpha: sklearn's penalty is alpha/2 * ||W||^2 / n per sample)
     classes, epochs, start = np.arange(10), 0, time.perf_counter()
@@ -78,26 +93,34 @@ def train_sklearn(data, settings, budget, batch_size=200):
     return seconds, float(clf.score(data.X_test, data.y_test)), epochs
 
 
-def train_torch(data, settings, budget, batch_size=200):
+def train_torch(data, settings, budget):
     import torch
 
     torch.manual_seed(0)
-    model = torch.nn.Sequential(
-        torch.nn.Linear(784, settings["hidden_size"]),
-        torch.nn.ReLU(),
-        torch.nn.Linear(settings["hidden_size"], 10),
-    )  # fmt: skip  (float32, like the data)
+    widths = (784, *_hidden(settings), 10)
+    layers = []
+    for a, b in itertools.pairwise(widths):
+        layers += [torch.nn.Linear(a, b), torch.nn.ReLU(),
+                   torch.nn.Dropout(settings.get("dropout", 0.0))]  # fmt: skip
+    model = torch.nn.Sequential(*layers[:-2])  # (float32, like the data)
+    linear = [layer for layer in model if isinstance(layer, torch.nn.Linear)]
+    batch_size = settings["batch_size"]
     per_epoch = math.ceil(len(data.X_train) / batch_size)
-    opt = torch.optim.Adam(model.parameters(), lr=settings["learning_rate"])
+    if settings["optimizer"] in ("momentum", "nesterov"):
+        opt = torch.optim.SGD(model.parameters(), lr=settings["learning_rate"], momentum=0.9,
+                              nesterov=settings["optimizer"] == "nesterov")  # fmt: skip
+    else:
+        opt = torch.optim.Adam(model.parameters(), lr=settings["learning_rate"])
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, settings["epochs"] * per_epoch)
     X = torch.from_numpy(data.X_train)
     y = torch.from_numpy(data.y_train.astype(np.int64))
     gen = torch.Generator().manual_seed(0)
     epochs, start = 0, time.perf_counter()
+    model.train()
     while time.perf_counter() - start < budget:
         for idx in torch.randperm(len(X), generator=gen).split(batch_size):
             loss = torch.nn.functional.cross_entropy(model(X[idx]), y[idx])
-            weights = model[0].weight.pow(2).sum() + model[2].weight.pow(2).sum()
+            weights = sum(layer.weight.pow(2).sum() for layer in linear)
             opt.zero_grad()
             (loss + settings["reg"] * weights).backward()
             opt.step()
@@ -105,6 +128,7 @@ def train_torch(data, settings, budget, batch_size=200):
                 sched.step()
         epochs += 1
     seconds = time.perf_counter() - start
+    model.eval()
     with torch.no_grad():
         pred = model(torch.from_numpy(data.X_test)).argmax(dim=1).numpy()
     return seconds, float((pred == data.y_test).mean()), epochs
@@ -115,27 +139,34 @@ def main(argv=None):
     parser.add_argument("--data-dir", default=str(DATA))
     parser.add_argument("--skip-torch", action="store_true")
     parser.add_argument("--skip-sklearn", action="store_true")
+    parser.add_argument("--hidden-sizes", help="e.g. 512,256: an MLP with the CLI's defaults "
+                        "for deeper nets")  # fmt: skip
     args = parser.parse_args(argv)
-    from mlp_numba.cli._train import DEFAULTS, _rate
+    from mlp_numba.cli._train import DEEP_DEFAULTS, DEFAULTS, _rate
     from mlp_numba.datasets import prepare
 
     if not Path(args.data_dir).is_dir():
         sys.exit(f"MNIST not found in {args.data_dir}: pass --data-dir")
-    settings = dict(DEFAULTS["mnist"])
+    settings = dict(DEFAULTS["mnist"], batch_size=200)
+    if args.hidden_sizes:
+        settings.update(DEEP_DEFAULTS["mnist"])
+        settings["hidden_sizes"] = tuple(int(w) for w in args.hidden_sizes.split(","))
     settings["learning_rate"] = _rate(settings, settings["optimizer"])
     data = prepare("mnist", args.data_dir, dtype=settings["dtype"])
     rows = [("mlp_numba (mlp-numba train defaults)", *train_ours(data, settings))]
     budget = rows[0][1]
     if not args.skip_sklearn:
-        rows.append(("scikit-learn MLPClassifier (adam)", *train_sklearn(data, settings, budget)))
+        rows.append(("scikit-learn MLPClassifier", *train_sklearn(data, settings, budget)))
     if not args.skip_torch:
         try:
-            rows.append(("PyTorch (Adam, cosine)", *train_torch(data, settings, budget)))
+            rows.append(("PyTorch (same optimizer, cosine)", *train_torch(data, settings, budget)))
         except ImportError:
             print("PyTorch not installed: skipped", file=sys.stderr)
-    print(f"MNIST, {settings['hidden_size']} hidden ReLU units, batch 200, float32, Adam at "
-          f"rate {settings['learning_rate']:g}, reg {settings['reg']:g}; each peer gets "
-          f"mlp_numba's training time ({budget:.1f} s)")  # fmt: skip
+    print(f"MNIST, 784-{'-'.join(map(str, _hidden(settings)))}-10 ReLU net, batch "
+          f"{settings['batch_size']}, float32, {settings['optimizer']} at rate "
+          f"{settings['learning_rate']:g}, reg {settings['reg']:g}, dropout "
+          f"{settings.get('dropout', 0.0):g}; each peer gets mlp_numba's training time "
+          f"({budget:.1f} s)")  # fmt: skip
     print("| library | train s | epochs | test accuracy |\n| --- | --- | --- | --- |")
     for name, seconds, accuracy, epochs in rows:
         print(f"| {name} | {seconds:.1f} | {epochs} | {accuracy:.4f} |")
