@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from numba.core import event
 
-from mlp_numba import ACTIVATIONS, TwoLayerNet
+from mlp_numba import ACTIVATIONS, MLP, TwoLayerNet
 from mlp_numba._optimizer_spec import OPTIMIZERS
 
 DTYPES = [np.float64, np.float32]
@@ -63,6 +63,25 @@ def test_no_compile_after_the_first_train(dtype, tmp_path):
         for optimizer in OPTIMIZERS:
             net = TwoLayerNet(12, 9, 4, dtype=dtype, seed=2)
             net.train(X, y, X, y, num_iters=5, batch_size=25, optimizer=optimizer)
+    started = [e for e in compiles.buffer if e[1].is_start]
+    assert not started, [e[1].data.get("dispatcher") for e in started][:5]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_one_compile_serves_every_depth_and_width(dtype, tmp_path):
+    """MLP's engine: after one net's first train, other depths, widths, activations,
+    optimizers, dropout and kinds of input compile nothing."""
+    X, y = _data()
+    MLP(12, (9, 7), 4, dtype=dtype, seed=0).train(X, y, X, y, num_iters=2, batch_size=20)
+    integers = (X * 10).astype(np.int64)
+    with event.install_recorder("numba:compile") as compiles:
+        for k, hidden in enumerate(((5,), (9, 7), (30, 20, 10), (8, 8, 8, 8, 8))):
+            activation = list(ACTIVATIONS)[k]
+            for inputs in (*_inputs(X, tmp_path).values(), integers):
+                _use(MLP(12, hidden, 4, activation=activation, dtype=dtype, seed=1), inputs, y)
+        for optimizer in OPTIMIZERS:
+            net = MLP(12, (6, 5), 4, dtype=dtype, seed=2)
+            net.train(X, y, X, y, num_iters=5, batch_size=25, optimizer=optimizer, dropout=0.2)
     started = [e for e in compiles.buffer if e[1].is_start]
     assert not started, [e[1].data.get("dispatcher") for e in started][:5]
 

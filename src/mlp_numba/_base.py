@@ -53,6 +53,18 @@ class NetBase:
         #: calls (and in model files) so that training resumes where it stopped.
         self.optimizer_state = None
 
+    #: The constructor argument that holds the hidden width(s), as ``repr`` shows it.
+    _HIDDEN_REPR = "hidden_size"
+
+    def __repr__(self):
+        extra = "".join(f", {k}={val!r}" for k, val in self.activation_params.items())
+        return (
+            f"{type(self).__name__}(input_size={self.input_size}, "
+            f"{self._HIDDEN_REPR}={getattr(self, self._HIDDEN_REPR)}, "
+            f"output_size={self.output_size}, activation={self.activation!r}{extra}, "
+            f"dtype={self.dtype.name})"
+        )
+
     def _set_sizes(self, sizes):
         """Check and keep the layer widths (input, hidden, classes)."""
         if len(sizes) != 3:
@@ -303,10 +315,4 @@ class DeepNetBase(NetBase):
         self.output_size = v.check_int("output_size", output_size, minimum=2)
         self.sizes = (self.input_size, *self.hidden_sizes, self.output_size)
 
-    def __repr__(self):
-        extra = "".join(f", {k}={val!r}" for k, val in self.activation_params.items())
-        return (
-            f"{type(self).__name__}(input_size={self.input_size}, "
-            f"hidden_sizes={self.hidden_sizes}, output_size={self.output_size}, "
-            f"activation={self.activation!r}{extra}, dtype={self.dtype.name})"
-        )
+    _HIDDEN_REPR = "hidden_sizes"

@@ -181,14 +181,6 @@ class TwoLayerNet(CompiledNet):
     1.303788
     """
 
-    def __repr__(self):
-        extra = "".join(f", {k}={val!r}" for k, val in self.activation_params.items())
-        return (
-            f"TwoLayerNet(input_size={self.input_size}, hidden_size={self.hidden_size}, "
-            f"output_size={self.output_size}, activation={self.activation!r}{extra}, "
-            f"dtype={self.dtype.name})"
-        )
-
     def _model(self):
         """The params and the activation as the engine takes them (``_engine.Model``)."""
         params = v.check_params(self.params, self.sizes, self.dtype)

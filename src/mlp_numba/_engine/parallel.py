@@ -135,7 +135,9 @@ def run_block(t, p, X, y, model, work, out):
         largest_block(t, p, X, work)
 
 
-@kernel
+# A branch of both engines' run_block, inlined (``view``) rather than a function of its own:
+# no extra compile for either engine.
+@view
 def largest_block(t, p, X, work):
     """Chunk ``p`` of the values of X: their largest ``magnitude_bits`` into
     ``work.partial[p]``."""

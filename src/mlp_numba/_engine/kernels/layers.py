@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._jit import kernel
+from .._jit import kernel, view
 from .activations import activate_rows, activation_grad_rows
 from .blas import gemm, gemm_accumulate
 from .common import cast, magnitude_bits, max_magnitude_bits, sum_chunk
@@ -239,7 +239,8 @@ def score_block(lo, hi, mode, X, model, work, out):
     scores_to_outputs(lo, hi, mode, S, out)
 
 
-@kernel
+# Shared by both engines' scoring, inlined (``view``): no extra compile for either.
+@view
 def scores_to_outputs(lo, hi, mode, S, out):
     """By ``mode``, the classes (``CLASSES``) or probabilities (``PROBABILITIES``) of rows
     lo:hi of the scores S into ``out``."""
