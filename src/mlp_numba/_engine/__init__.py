@@ -7,7 +7,10 @@ dtype's bundle types alone (``_jit.compiled_entry``). Every activation, optimize
 
 The layers, from the public API down: ``net.TwoLayerNet`` (validation, bookkeeping) ->
 :class:`Engine` (bundles, BLAS threads) -> ``entry`` (compiled control flow) -> ``parallel``
-(the one parallel region) -> ``kernels`` (the numerical loops).
+(the one parallel region) -> ``kernels`` (the numerical loops). A net of any depth
+(``mlp.MLP``) runs on ``stack_engine.StackEngine``, the same class on its own entry point
+(``stack_entry`` -> ``stack_parallel`` -> ``kernels.stack``), sharing the kernels, the parallel
+region's construction (``_region``) and the cache.
 """
 
 from __future__ import annotations
