@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._jit import kernel
+from ._jit import kernel, view
 from .kernels.common import N_CHUNKS, as_float, batch_pieces, cast, largest_of, magnitude_bits
 from .kernels.layers import (
     GRADIENT,
@@ -65,6 +65,14 @@ MIN_PARALLEL_WORK = 1 << 16
 def largest_value(bits, n, scratch):
     """The float whose ``magnitude_bits`` are the largest of bits[:n]."""
     return as_float(largest_of(bits[:n]), scratch)
+
+
+@view
+def all_below_max(values, n, scratch):
+    """Whether the largest of the first ``n`` magnitudes in ``values`` (each a float whose
+    ``magnitude_bits`` a block or row wrote) is finite. Inlined: both engines' scoring and
+    input check end with it."""
+    return largest_value(magnitude_bits(values)[0], n, scratch) <= np.finfo(values.dtype).max
 
 
 @kernel
@@ -166,10 +174,7 @@ def scores(X, y, model, optimizer, work, out, mode):
     rows = X.shape[0]
     scoring = task(SCORE, batch_pieces(rows), mode, work.yb[:0], 0, 0, 0, optimizer)
     in_parallel(scoring, X, y, model, work, out)
-    if rows == 0:
-        return True
-    largest = largest_value(magnitude_bits(work.row_max)[0], rows, work.partial)
-    return largest <= np.finfo(work.row_max.dtype).max
+    return rows == 0 or all_below_max(work.row_max, rows, work.partial)
 
 
 @kernel
@@ -179,8 +184,7 @@ def is_finite(X, y, model, optimizer, work, out):
     chunks = N_CHUNKS if X.size >= MIN_PARALLEL_WORK else 1
     check = task(LARGEST, chunks, 0, work.yb[:0], 0, 0, 0, optimizer)
     in_parallel(check, X, y, model, work, out)
-    largest = largest_value(magnitude_bits(work.partial)[0], chunks, work.partial)
-    return largest <= np.finfo(work.partial.dtype).max
+    return all_below_max(work.partial, chunks, work.partial)
 
 
 def run(op, X, y, model, optimizer, steps, work, out):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._jit import kernel
-from .entry import FINITE, LOSS, MIN_PARALLEL_WORK, SCORE_OPS, TRAIN, largest_value
+from .entry import FINITE, LOSS, MIN_PARALLEL_WORK, SCORE_OPS, TRAIN, all_below_max
 from .kernels.common import (
     BLAS_PIECES,
     N_CHUNKS,
@@ -172,10 +172,7 @@ def scores(X, y, stack, optimizer, steps, work, out, mode):
     rows = X.shape[0]
     task = stack_task(SCORE, batch_pieces(rows), mode, work.yb[:0], 0, 0, 0, optimizer, steps)
     in_parallel(task, X, y, stack, work, out)
-    if rows == 0:
-        return True
-    largest = largest_value(magnitude_bits(work.row_max)[0], rows, work.partial)
-    return largest <= np.finfo(work.row_max.dtype).max
+    return rows == 0 or all_below_max(work.row_max, rows, work.partial)
 
 
 @kernel
@@ -184,8 +181,7 @@ def is_finite(X, y, stack, optimizer, steps, work, out):
     chunks = N_CHUNKS if X.size >= MIN_PARALLEL_WORK else 1
     check = stack_task(LARGEST, chunks, 0, work.yb[:0], 0, 0, 0, optimizer, steps)
     in_parallel(check, X, y, stack, work, out)
-    largest = largest_value(magnitude_bits(work.partial)[0], chunks, work.partial)
-    return largest <= np.finfo(work.partial.dtype).max
+    return all_below_max(work.partial, chunks, work.partial)
 
 
 def run(op, X, y, stack, optimizer, steps, work, out):
