@@ -119,7 +119,7 @@ def train_steps(X, y, stack, optimizer, steps, work, out):
     for t in range(steps.batches.shape[0]):
         idx, step = steps.batches[t], steps.step0 + t + 1
         loss = _forward_backward(
-            X, y, idx, GATHER_ROWS, stack, optimizer, steps, step, work, out, reg, norm
+            X, y, idx, np.int64(GATHER_ROWS), stack, optimizer, steps, step, work, out, reg, norm
         )
         out.losses[t] = loss
         finite, bound = _step_bound(work, pieces, rows, top)
@@ -152,7 +152,7 @@ def loss_and_grads(X, y, stack, optimizer, steps, work, out):
     idx = work.yb[:0]
     norm = weights_norm(stack)
     loss = _forward_backward(
-        X, y, idx, np.int64(INPUT), stack, optimizer, steps, 0, work, out, reg, norm
+        X, y, idx, np.int64(INPUT), stack, optimizer, steps, np.int64(0), work, out, reg, norm
     )
     blocks = weight_pieces(widths)
     task = stack_task(WEIGHT_GRADIENT, blocks, GRADIENT_OF_INPUT, idx, 0, 0, 0, optimizer, steps)

@@ -14,7 +14,6 @@ from ._jit import kernel, view
 from ._region import parallel_region
 from .kernels.common import chunk_bounds, magnitude_bits
 from .kernels.layers import (
-    GRADIENT_OF_INPUT,
     copy_row,
     scores_to_outputs,
     softmax_cross_entropy_rows,
@@ -22,8 +21,9 @@ from .kernels.layers import (
 from .kernels.stack import (
     backward_rows,
     first_layer_bits,
-    forward_rows,
+    first_layer_rows,
     record_magnitudes,
+    upper_rows,
     weight_block,
 )
 from .parallel import (
@@ -81,11 +81,12 @@ def _forward_backward_block(lo, hi, p, rows, task, X, y, stack, work):
             r = idx[i]
             largest = max(largest, copy_row(X[r], work.Xb[i]))
             yb[i] = y[r]
-        forward_rows(lo, hi, work.Xb, task, stack, work)
+        first_layer_rows(lo, hi, work.Xb, stack, work)
     else:
         for i in range(lo, hi):
             yb[i] = y[i]
-        forward_rows(lo, hi, X, task, stack, work)
+        first_layer_rows(lo, hi, X, stack, work)
+    upper_rows(lo, hi, task, stack, work)
     softmax_cross_entropy_rows(lo, hi, rows, work.S, yb, work.dS, work.row_loss)
     backward_rows(lo, hi, task, stack, work)
     record_magnitudes(lo, hi, p, largest, task, stack, work)
@@ -99,13 +100,11 @@ def run_block(t, p, X, y, stack, work, out):
         lo, hi = chunk_bounds(p, rows, t.pieces)
         _forward_backward_block(lo, hi, p, rows, t, X, y, stack, work)
     elif t.kind == WEIGHT_GRADIENT:
-        if t.mode == GRADIENT_OF_INPUT:
-            weight_block(p, t, X, stack, work)
-        else:
-            weight_block(p, t, work.Xb, stack, work)
+        weight_block(p, t, X, stack, work)
     elif t.kind == SCORE:
         lo, hi = chunk_bounds(p, X.shape[0], t.pieces)
-        forward_rows(lo, hi, X, t, stack, work)
+        first_layer_rows(lo, hi, X, stack, work)
+        upper_rows(lo, hi, t, stack, work)
         first_layer_bits(lo, hi, stack, work)
         scores_to_outputs(lo, hi, t.mode, work.S, out)
     else:

@@ -7,7 +7,8 @@ activations, gradients) one vector of C-ordered (rows, width) blocks. :func:`wei
 code serves every depth and width.
 
 A block of rows goes forward through every layer and back to the gradient at the first
-layer's pre-activations on one thread, in cache (:func:`forward_rows`, :func:`backward_rows`),
+layer's pre-activations on one thread, in cache (:func:`first_layer_rows`, :func:`upper_rows`,
+:func:`backward_rows`),
 its products one-thread BLAS calls, as the two-layer net's (``layers``). The weight gradients
 sum over all rows, so a second task cuts each layer's weights into blocks of rows
 (:func:`weight_block`) and updates each block right after its gradient.
@@ -136,23 +137,32 @@ def outputs_seen(work, widths, layer, rows, dropping):
 
 
 @kernel
-def forward_rows(lo, hi, inputs, task, stack, work):
-    """Rows lo:hi of ``inputs`` through every layer to their scores in ``work.S``; the hidden
-    layers' pre-activations, activations and (when ``task`` drops units) dropped outputs
-    stay in ``work.Z``, ``work.A`` and ``work.D``."""
+def first_layer_rows(lo, hi, inputs, stack, work):
+    """Rows lo:hi of ``inputs`` times W1 plus b1: the first hidden layer's pre-activations in
+    ``work.Z``, or the scores when there is no hidden layer above. (Apart from the rest of
+    the pass, which is then compiled once whatever the type of ``inputs``.)"""
+    widths, params, first = stack.widths, stack.params, np.int64(1)
+    W, b = weight(params, widths, first), bias(params, widths, first)
+    if widths.shape[0] == 2:
+        dense_rows(lo, hi, inputs, W, b, work.S)
+    else:
+        dense_rows(lo, hi, inputs, W, b, hidden(work.Z, widths, first, work.S.shape[0]))
+
+
+@kernel
+def upper_rows(lo, hi, task, stack, work):
+    """Rows lo:hi from the first layer's pre-activations (``first_layer_rows``) through every
+    layer to their scores in ``work.S``; the hidden layers' pre-activations, activations and
+    (when ``task`` drops units) dropped outputs stay in ``work.Z``, ``work.A`` and
+    ``work.D``."""
     widths, params = stack.widths, stack.params
     code, p = stack.activation, stack.activation_params
     top, rows = widths.shape[0] - 1, work.S.shape[0]
     dropping = task.drop_threshold > 0
-    if top == 1:
-        dense_rows(lo, hi, inputs, weight(params, widths, 1), bias(params, widths, 1), work.S)
-        return
-    Z = hidden(work.Z, widths, 1, rows)
-    dense_rows(lo, hi, inputs, weight(params, widths, 1), bias(params, widths, 1), Z)
     for layer in range(1, top):
+        Z = hidden(work.Z, widths, layer, rows)
         if layer > 1:
             below = outputs_seen(work, widths, layer - 1, rows, dropping)
-            Z = hidden(work.Z, widths, layer, rows)
             W, b = weight(params, widths, layer), bias(params, widths, layer)
             dense_rows(lo, hi, below, W, b, Z)
         A = hidden(work.A, widths, layer, rows)
@@ -160,8 +170,9 @@ def forward_rows(lo, hi, inputs, task, stack, work):
         if dropping:
             M, D = hidden(work.M, widths, layer, rows), hidden(work.D, widths, layer, rows)
             dropout_rows(lo, hi, task, layer, A, M, D)
-    below = outputs_seen(work, widths, top - 1, rows, dropping)
-    dense_rows(lo, hi, below, weight(params, widths, top), bias(params, widths, top), work.S)
+    if top > 1:
+        below = outputs_seen(work, widths, top - 1, rows, dropping)
+        dense_rows(lo, hi, below, weight(params, widths, top), bias(params, widths, top), work.S)
 
 
 @kernel
@@ -169,7 +180,8 @@ def first_layer_bits(lo, hi, stack, work):
     """Each row's largest ``magnitude_bits`` of the first layer's output before its
     activation, into ``work.row_max``: a NaN or inf in a row of the input shows there."""
     widths = stack.widths
-    first = work.S if widths.shape[0] == 2 else hidden(work.Z, widths, 1, work.S.shape[0])
+    rows, one = work.S.shape[0], np.int64(1)
+    first = work.S if widths.shape[0] == 2 else hidden(work.Z, widths, one, rows)
     row_bits, _ = magnitude_bits(work.row_max)
     for i in range(lo, hi):
         row_bits[i] = max_magnitude_bits(first[i])
@@ -250,12 +262,12 @@ def bias_gradient(task, G, b, db, start):
 
 
 @kernel
-def weight_block(p, task, inputs, stack, work):
+def weight_block(p, task, X, stack, work):
     """Block ``p`` of the weight gradients of every layer: block ``p // L`` of the rows of
-    layer ``p % L + 1`` (``inputs`` is the first layer's input), and that layer's bias when
-    the block falls to it. Block-major, so that the threads' contiguous shares of the blocks
-    hold equal shares of every layer. ``work.partial[p]`` gets the sum of the squares of the
-    new rows."""
+    layer ``p % L + 1`` (the first layer's input is X for ``loss``, ``GRADIENT_OF_INPUT``,
+    else the minibatch ``work.Xb``), and that layer's bias when the block falls to it.
+    Block-major, so that the threads' contiguous shares of the blocks hold equal shares of
+    every layer. ``work.partial[p]`` gets the sum of the squares of the new rows."""
     widths, params, grads = stack.widths, stack.params, work.grads
     top = widths.shape[0] - 1
     chunks = task.pieces // top
@@ -264,8 +276,10 @@ def weight_block(p, task, inputs, stack, work):
     G = layer_gradient(work, widths, layer)
     W, dW = weight(params, widths, layer), weight(grads, widths, layer)
     start = param_start(widths, layer)
-    if layer == 1:
-        norm = weight_rows(lo, hi, task, inputs, G, W, dW, start)
+    if layer == 1 and task.mode == GRADIENT_OF_INPUT:
+        norm = weight_rows(lo, hi, task, X, G, W, dW, start)
+    elif layer == 1:
+        norm = weight_rows(lo, hi, task, work.Xb, G, W, dW, start)
     else:
         rows, dropping = work.S.shape[0], task.drop_threshold > 0
         A = outputs_seen(work, widths, layer - 1, rows, dropping)
