@@ -88,12 +88,7 @@ class MLP(DeepNetBase, CompiledNet):
         return stack_engine.rows_of(work, n_rows)
 
     def _gradients(self, work):
-        grads, start = {}, 0
-        for name, shape in v.param_shapes(self.sizes).items():
-            size = shape[0] * (shape[1] if len(shape) == 2 else 1)
-            grads[name] = work.grads[start : start + size].reshape(shape)
-            start += size
-        return grads
+        return stack_engine.views(work.grads, v.param_shapes(self.sizes))
 
     def _steps(self, batches, rates, reg, step0, dropout):
         return stack_engine.steps(batches, rates, reg, step0, dropout)

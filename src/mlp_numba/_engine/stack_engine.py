@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import math
 
 import numpy as np
 
@@ -18,7 +19,17 @@ from .bundles import Outputs, Stack, StackOptimizer, StackSteps, StackWorkspace
 from .kernels.activations import activation_code
 from .kernels.common import BLAS_PIECES, N_CHUNKS
 
-__all__ = ["StackEngine", "pack", "stack", "stack_optimizer", "steps", "workspace"]
+__all__ = ["StackEngine", "pack", "stack", "stack_optimizer", "steps", "views", "workspace"]
+
+
+def views(vector, shapes):
+    """The consecutive views of ``vector`` shaped as ``shapes`` (name -> shape), by name."""
+    result, start = {}, 0
+    for name, shape in shapes.items():
+        size = math.prod(shape)
+        result[name] = vector[start : start + size].reshape(shape)
+        start += size
+    return result
 
 
 def pack(arrays, shapes, dtype):
@@ -29,17 +40,14 @@ def pack(arrays, shapes, dtype):
     and ``arrays`` (a dict) gets its views in their place, so that updating the vector
     updates the arrays.
     """
-    sizes = [int(np.prod(shape)) for shape in shapes.values()]
+    sizes = [math.prod(shape) for shape in shapes.values()]
     base = next(iter(arrays.values())).base if arrays else None
     if _is_packing(base, arrays, shapes, sizes, dtype):
         return base
     vector = np.empty(sum(sizes), dtype)
-    start = 0
-    for (name, shape), size in zip(shapes.items(), sizes, strict=True):
-        view = vector[start : start + size].reshape(shape)
+    for name, view in views(vector, shapes).items():
         view[...] = arrays[name]
         arrays[name] = view
-        start += size
     return vector
 
 
