@@ -120,5 +120,7 @@ def test_the_reference_and_the_command_line_help_import_no_numba():
             f"try:\n    main({command!r})\nexcept SystemExit:\n    pass"
         )
         assert "'numba'" not in _modules_after(code), command
-    # ...while the compiled net does load it.
-    assert "'numba'" in _modules_after("from mlp_numba import TwoLayerNet")
+    # Nor does the compiled net's class, until its engine is first needed.
+    assert "'numba'" not in _modules_after("from mlp_numba import TwoLayerNet, MLP")
+    used = "import numpy as np, mlp_numba\nmlp_numba.TwoLayerNet(3, 2, 2).loss(np.eye(3))"
+    assert "'numba'" in _modules_after(used)

@@ -1,6 +1,6 @@
-"""Plain SGD's W1 update fused into the weight-gradient product, and the bound that guards it.
+"""Plain SGD's weight update fused into the weight-gradient product, and the bound that guards it.
 
-The training loop updates W1 by one BLAS call, W1 <- beta W1 - lr X.T @ dA, when a bound proves
+The training loop updates W1 by one BLAS call, W1 <- beta W1 - lr X.T @ G, when a bound proves
 the result finite; otherwise it computes dW1, checks it and updates as every optimizer does.
 These tests compare the pieces with NumPy and make sure an overflowing step still stops before
 anything is written.
@@ -12,10 +12,11 @@ from numba import njit
 from numba.core.registry import cpu_target
 
 from mlp_numba import TrainingDivergedError, TwoLayerNet
-from mlp_numba import _engine as engine
-from mlp_numba._engine import _codegen, entry, parallel
+from mlp_numba._engine import _codegen, engine_for, entry, parallel
 from mlp_numba._engine.kernels import layers, updates
-from mlp_numba._engine.kernels.common import as_float, batch_pieces, max_magnitude_bits
+from mlp_numba._engine.kernels.blas import one_blas_thread
+from mlp_numba._engine.kernels.common import as_float, max_magnitude_bits
+from mlp_numba._engine.kernels.reductions import flat
 from mlp_numba._optimizer_spec import hyper_vector
 
 DTYPES = [np.float64, np.float32]
@@ -39,10 +40,17 @@ def _like_the_entry_point(function):
     return call
 
 
-_update = _compiled(updates.update)
 _product_bound = _compiled(updates.product_bound)
 _sgd_by_product_is_finite = _compiled(updates.sgd_by_product_is_finite)
 _product_is_finite = _compiled(updates.product_is_finite)
+
+
+@njit
+def _update(code, W, dW, lr, reg, hyper, step):
+    """The general update of all of W (no optimizer state)."""
+    w, g = flat(W), flat(dW)
+    none = w[:0]
+    return updates.update_slice(code, w, g, none, none, lr, reg, hyper, step)
 
 
 @njit
@@ -51,31 +59,30 @@ def _max_magnitude(a, scratch):
 
 
 @_like_the_entry_point
-def _gather(X, y, idx, model, optimizer, work, out, by_columns):
-    mode = parallel.COLUMNS_DONE if by_columns else parallel.GATHER_ROWS
-    return entry.forward_backward(X, y, idx, mode, model, optimizer, work, out, 0.0, 0.0)[2]
+def _gather(X, y, idx, model, optimizer, steps, work, out):
+    entry._forward_backward(
+        X, y, idx, parallel.GATHER_ROWS, model, optimizer, steps, 1, work, out, 0.0, 0.0
+    )
 
 
 @_like_the_entry_point
-def _weight_step(X, y, idx, model, optimizer, work, out, mode, lr, reg):
+def _weight_step(X, y, idx, model, optimizer, steps, work, out, mode, lr, reg):
     """One batch's forward and backward pass, then its weight-gradient task in ``mode``."""
-    entry.forward_backward(X, y, idx, parallel.GATHER_ROWS, model, optimizer, work, out, 0.0, 0.0)
-    pieces = batch_pieces(X.shape[1])
-    parallel.in_parallel(
-        parallel.task(parallel.WEIGHT_GRADIENT, pieces, mode, idx, lr, reg, 1, optimizer),
-        X,
-        y,
-        model,
-        work,
-        out,
+    entry._forward_backward(
+        X, y, idx, parallel.GATHER_ROWS, model, optimizer, steps, 1, work, out, 0.0, 0.0
     )
-    return pieces
+    blocks = entry.weight_pieces(model.widths)
+    weights = parallel.task(
+        parallel.WEIGHT_GRADIENT, blocks, mode, idx, lr, reg, 1, optimizer, steps
+    )
+    parallel.in_parallel(weights, X, y, model, work, out)
+    return blocks
 
 
 def _bundles(net, rows):
-    e = engine.engine_for(net.dtype)
-    work = engine.workspace(rows, net.sizes, net.dtype, batch=True)
-    return net._model(), e._none["optimizer"], work, e._none["out"]
+    e = engine_for(net.dtype)
+    work = e.workspace(rows, net.sizes, batch=True)
+    return net._model(), e._none["optimizer"], e._none["steps"], work, e._none["out"]
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -96,8 +103,7 @@ def test_max_magnitude_matches_numpy(dtype, size):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("rows", [1, 200])
-@pytest.mark.parametrize("by_columns", [False, True])
-def test_gather_copies_the_rows_and_returns_their_largest_magnitude(dtype, rows, by_columns):
+def test_gather_copies_the_rows_and_records_their_largest_magnitude(dtype, rows):
     rng = np.random.default_rng(rows)
     D, H, C = 3072, 20, 10
     X = rng.standard_normal((500, D)).astype(dtype)
@@ -105,11 +111,13 @@ def test_gather_copies_the_rows_and_returns_their_largest_magnitude(dtype, rows,
     X[17, 5] = -50.0  # the largest magnitude, in a row drawn below
     idx = np.append(rng.integers(0, 500, rows - 1), 17)
     net = TwoLayerNet(D, H, C, std=1e-3, dtype=dtype, seed=0)
-    model, optimizer, work, out = _bundles(net, rows)
+    model, optimizer, steps, work, out = _bundles(net, rows)
 
     def gather():
-        with engine.one_blas_thread:
-            return _gather(X, y, idx, model, optimizer, work, out, by_columns)
+        # Each block's largest magnitude of the first layer's input: column 0 of block_max.
+        with one_blas_thread:
+            _gather(X, y, idx, model, optimizer, steps, work, out)
+        return np.abs(work.block_max[:, 0]).max()
 
     largest = gather()
     assert np.array_equal(work.Xb, X[idx]) and np.array_equal(work.yb, y[idx])
@@ -129,18 +137,18 @@ def test_fused_sgd_agrees_with_the_general_update(dtype, reg):
     results = {}
     for mode in (layers.GRADIENT, layers.SGD_BY_PRODUCT):
         net = TwoLayerNet(300, 40, 10, std=1.0, dtype=dtype, seed=0)
-        model, optimizer, work, out = _bundles(net, 200)
-        with engine.one_blas_thread:
-            pieces = _weight_step(X, y, idx, model, optimizer, work, out, mode, lr, reg)
+        model, optimizer, steps, work, out = _bundles(net, 200)
+        with one_blas_thread:
+            blocks = _weight_step(X, y, idx, model, optimizer, steps, work, out, mode, lr, reg)
         W1 = net.params["W1"]
         if mode == layers.GRADIENT:
-            np.testing.assert_allclose(work.dW1, X.T @ work.dA, rtol=1e-4, atol=1e-6)
-            none = np.empty((0, 0), dtype)
-            norm = _update(
-                updates.SGD, W1, work.dW1, none, none, lr, dtype(reg), hyper_vector("sgd", {}), 1
-            )
+            dW1 = work.grads[: W1.size].reshape(W1.shape)
+            G1 = work.G[: 200 * 40].reshape(200, 40)
+            np.testing.assert_allclose(dW1, X.T @ G1, rtol=1e-4, atol=1e-6)
+            norm = _update(updates.SGD, W1, dW1, lr, dtype(reg), hyper_vector("sgd", {}), 1)
         else:
-            norm = work.partial[:pieces].sum()
+            # The blocks of W1 (layer 1) are every other one of the two layers' blocks.
+            norm = work.partial[:blocks:2].sum()
         results[mode] = W1.copy(), norm
     (general, sq_general), (fused, sq_fused) = results.values()
     tol = 1e-13 if dtype == np.float64 else 2e-6

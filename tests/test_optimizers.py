@@ -128,10 +128,17 @@ def test_bad_optimizer_arguments(cls, kw, error, message):
 def test_one_compiled_update_is_the_reference_bit_for_bit(dtype, optimizer):
     """The update pass (L2 term added on the fly, then the optimizer) rounds like the reference:
     no fast-math reordering reaches its arithmetic. 1000 elements span several chunks."""
-    from mlp_numba._engine.kernels.updates import update as kernel
+    from mlp_numba._engine.kernels.reductions import flat
+    from mlp_numba._engine.kernels.updates import state_slice, update_slice
     from mlp_numba._optimizer_spec import hyper_vector, resolve_optimizer
 
-    update = numba.njit(lambda *arguments: kernel(*arguments))  # kernels take compiled callers
+    @numba.njit  # the kernels take compiled callers
+    def update(code, W, G, s1, s2, lr, reg, hyper, step):
+        n = W.size
+        return update_slice(
+            code, flat(W), flat(G), state_slice(s1, 0, n), state_slice(s2, 0, n),
+            lr, reg, hyper, step,
+        )  # fmt: skip
 
     r = np.random.default_rng(7)
     W, G, M = (r.standard_normal((100, 10)).astype(dtype) * dtype(s) for s in (1, 1e-3, 1e-3))

@@ -170,17 +170,38 @@ def test_bad_reg_in_loss(net):
 @pytest.mark.parametrize(
     "edit,exc,match",
     [
-        (lambda p: p.pop("b2"), ValueError, "params is missing 'b2'"),
+        (lambda p: p.pop("b2"), TypeError, r"params\['b2'\] cannot be removed"),
         (lambda p: p.update(W1=np.ones((4, 5))), ValueError, r"params\['W1'\] must have shape"),
         (lambda p: p.update(W2=p["W2"].astype(np.float32)), TypeError, r"params\['W2'\] must be"),
         (lambda p: p.update(b1=[0.0] * 6), TypeError, r"params\['b1'\] must be a numpy array"),
-        (lambda p: p.update(W1=np.asfortranarray(p["W1"])), ValueError, "C-contiguous"),
+        (lambda p: p.update(W9=np.ones(3)), KeyError, "params has no 'W9'"),
     ],
 )
-def test_bad_params(net, edit, exc, match):
-    edit(net.params)
+def test_bad_params_are_refused_where_they_are_assigned(net, edit, exc, match):
+    before = {k: p.copy() for k, p in net.params.items()}
+    held = net.params["W1"]
     with pytest.raises(exc, match=match):
-        net.loss(X)
+        edit(net.params)
+    assert net.params["W1"] is held
+    for k, p in net.params.items():
+        np.testing.assert_array_equal(p, before[k])
+    net.loss(X)  # the net still works
+
+
+@pytest.mark.parametrize("cls", NETS)
+def test_a_whole_params_dict_with_a_bad_entry_changes_nothing(cls):
+    net = cls(4, 6, 3, std=0.1, seed=0)
+    before = {k: p.copy() for k, p in net.params.items()}
+    good = {k: np.ones_like(p) for k, p in net.params.items()}
+    for bad, exc, match in (
+        ({**good, "W2": np.ones((2, 2))}, ValueError, r"params\['W2'\] must have shape"),
+        ({k: p for k, p in good.items() if k != "b2"}, ValueError, "params is missing 'b2'"),
+        ([1, 2], TypeError, "params must be a dict"),
+    ):
+        with pytest.raises(exc, match=match):
+            net.params = bad
+        for k, p in net.params.items():
+            np.testing.assert_array_equal(p, before[k])
 
 
 # ---- odd but valid input ------------------------------------------------------------------

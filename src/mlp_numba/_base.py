@@ -13,6 +13,7 @@ from . import _model_io
 from . import _validation as v
 from ._activation_spec import resolve_activation
 from ._optimizer_spec import OPTIMIZERS
+from ._params import ParamDict
 from ._training import run_training
 
 
@@ -52,6 +53,31 @@ class NetBase:
         #: The optimizer's name, parameters, step count and buffers, kept between ``train``
         #: calls (and in model files) so that training resumes where it stopped.
         self.optimizer_state = None
+
+    @property
+    def params(self):
+        """The params by name (``W1``, ``b1``, ...): each a view of one packed vector, the
+        one the compiled engine reads and writes. Assigning an array, or a whole dict, copies
+        it in (``_params.ParamDict``)."""
+        return self._params
+
+    @params.setter
+    def params(self, values):
+        if getattr(self, "_params", None) is None:
+            self._params = ParamDict(v.param_shapes(self.sizes), self.dtype)
+        if values is not self._params:
+            self._params.assign(values)
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["_params"] = self._params.copy()
+        return state
+
+    def __setstate__(self, state):
+        params = state.pop("_params")
+        self.__dict__.update(state)
+        self._params = None
+        self.params = params
 
     #: The constructor argument that holds the hidden width(s), as ``repr`` shows it.
     _HIDDEN_REPR = "hidden_size"

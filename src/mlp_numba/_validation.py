@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numbers
 import operator
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -129,7 +130,7 @@ def param_shapes(sizes):
 def check_params(params, sizes, dtype):
     """Check the ``params`` dict the user may have edited: keys, shapes, dtype, finiteness.
     Returns the arrays in the order W1, b1, W2, b2, ..."""
-    if not isinstance(params, dict):
+    if not isinstance(params, Mapping):
         raise TypeError(f"params must be a dict, got {type(params).__name__}")
     for key, shape in param_shapes(sizes).items():
         if key not in params:

@@ -1,16 +1,12 @@
 """The public ``MLP``: a softmax net with any number of hidden layers, on the compiled engine.
 
-Its params, gradients and optimizer state are each packed in one vector for the engine
-(``_engine.stack_engine``), which compiles once per dtype for every depth and width; the rest
-(validation, scoring in chunks, ``train``) is ``TwoLayerNet``'s.
+It runs on the engine of ``TwoLayerNet``, which compiles once per dtype for every depth and
+width; everything but the constructor is ``net.CompiledNet``'s.
 """
 
 from __future__ import annotations
 
-from . import _validation as v
-from ._activation_spec import param_vector
 from ._base import DeepNetBase
-from ._engine import stack_engine
 from .net import CompiledNet
 
 __all__ = ["MLP"]
@@ -51,9 +47,9 @@ class MLP(DeepNetBase, CompiledNet):
     Attributes
     ----------
     params : dict
-        ``W1`` (D, n1), ``b1`` (n1,), ..., ``W{k+1}`` (nk, C), ``b{k+1}`` (C,). They are
-        views of one vector that training updates in place; an array assigned in their place
-        is copied into a new such vector at the next call, and the dict then holds its views.
+        ``W1`` (D, n1), ``b1`` (n1,), ..., ``W{k+1}`` (nk, C), ``b{k+1}`` (C,): the arrays
+        the engine reads and writes, from construction on. Training updates them in place;
+        an array assigned to a key (or a whole dict) is copied into them.
 
     Examples
     --------
@@ -68,32 +64,3 @@ class MLP(DeepNetBase, CompiledNet):
     >>> len(stats["loss_history"]), net.predict(X).shape
     (30, (60,))
     """
-
-    _ENGINE_KIND = stack_engine.StackEngine
-
-    def _model(self):
-        """The params packed in one vector, and the activation (``bundles.Stack``)."""
-        v.check_params(self.params, self.sizes, self.dtype)
-        vector = stack_engine.pack(self.params, v.param_shapes(self.sizes), self.dtype)
-        ap = param_vector(self.activation, self.activation_params, self.dtype)
-        return stack_engine.stack(vector, self.sizes, self.activation, ap)
-
-    def _workspace(self, n_rows, batch=False):
-        return stack_engine.workspace(n_rows, self.sizes, self.dtype, batch=batch)
-
-    def _scoring_workspace(self, n_rows):
-        return stack_engine.scoring_workspace(n_rows, self.sizes, self.dtype)
-
-    def _rows_of(self, work, n_rows):
-        return stack_engine.rows_of(work, n_rows)
-
-    def _gradients(self, work):
-        return stack_engine.views(work.grads, v.param_shapes(self.sizes))
-
-    def _steps(self, batches, rates, reg, step0, dropout):
-        return stack_engine.steps(batches, rates, reg, step0, dropout)
-
-    def _optimizer(self, code, hyper, buffers):
-        shapes = v.param_shapes(self.sizes)
-        states = [stack_engine.pack(b, shapes, self.dtype) for b in buffers]
-        return stack_engine.stack_optimizer(code, hyper, states, self.dtype)

@@ -1,19 +1,22 @@
 """The public ``TwoLayerNet``: a drop-in for the CS231n class, on the compiled engine.
 
-This module validates and prepares inputs and lends the engine its buffers; the course's
-bookkeeping (histories, epochs, decay, verbose lines) is ``_training``'s, shared with the
-reference, and every numerical loop runs in ``_engine``.
+:class:`CompiledNet` is what every compiled net shares (``TwoLayerNet``, and ``MLP`` of any
+depth): it validates and prepares inputs, keeps the params live in the engine's packed vector
+(``_params``) and lends the engine its buffers. A ``TwoLayerNet`` is a net of one hidden layer
+on the same engine. The course's bookkeeping (histories, epochs, decay, verbose lines) is
+``_training``'s, shared with the reference, and every numerical loop runs in ``_engine``.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from . import _engine as engine
 from . import _validation as v
 from ._activation_spec import param_vector
 from ._base import NetBase
+from ._engine import engine_for
 from ._optimizer_spec import OPTIMIZERS, hyper_vector
+from ._params import pack, views
 from ._training import MAX_BLOCK, TrainingProgress
 
 __all__ = ["CompiledNet", "TrainingProgress", "TwoLayerNet"]
@@ -26,15 +29,11 @@ _SCORE_ROWS = 2048
 
 class CompiledNet(NetBase):
     """What the compiled nets share: validation, scoring in chunks, the loss and training on
-    their engine. A subclass gives the engine's bundles (:meth:`_model`, :meth:`_workspace`,
-    ...)."""
-
-    #: The engine class (``_engine.Engine`` or ``stack_engine.StackEngine``).
-    _ENGINE_KIND = engine.Engine
+    the engine of their dtype, which reads and writes the params' packed vector."""
 
     @property
     def _engine(self):
-        return engine.engine_for(self.dtype, self._ENGINE_KIND)
+        return engine_for(self.dtype)
 
     def _check_features(self, name, X):
         return v.check_features(name, X, self.input_size, self.dtype, self._engine.all_finite)
@@ -55,7 +54,7 @@ class CompiledNet(NetBase):
         for start in range(0, len(X), _SCORE_ROWS):
             rows = slice(start, start + _SCORE_ROWS)
             chunk = X[rows]
-            finite &= score(chunk, model, self._rows_of(work, len(chunk)), out[rows])
+            finite &= score(chunk, model, self._engine.rows_of(work, len(chunk)), out[rows])
         if not finite:
             v.check_finite("X", X, given, self._engine.all_finite)
         return out
@@ -132,6 +131,27 @@ class CompiledNet(NetBase):
     def _step_runner(self, X, y, reg, batch_size, state, dropout=None):
         return _CompiledSteps(self, X, y, reg, batch_size, state, dropout)
 
+    # The engine's bundles (``_engine.bundles``) of this net.
+
+    def _model(self):
+        """The packed params and the activation (``bundles.Model``)."""
+        ap = param_vector(self.activation, self.activation_params, self.dtype)
+        return self._engine.model(self._params.vector, self.sizes, self.activation, ap)
+
+    def _workspace(self, n_rows, batch=False):
+        return self._engine.workspace(n_rows, self.sizes, batch=batch)
+
+    def _scoring_workspace(self, n_rows):
+        return self._engine.scoring_workspace(n_rows, self.sizes)
+
+    def _gradients(self, work):
+        return views(work.grads, v.param_shapes(self.sizes))
+
+    def _optimizer(self, code, hyper, buffers):
+        shapes = v.param_shapes(self.sizes)
+        states = [pack(b, shapes, self.dtype) for b in buffers]
+        return self._engine.optimizer(code, hyper, states)
+
 
 class TwoLayerNet(CompiledNet):
     """A two-layer fully connected net with a softmax cross-entropy loss, compiled with Numba.
@@ -165,8 +185,11 @@ class TwoLayerNet(CompiledNet):
 
     Attributes
     ----------
-    params : dict
-        ``W1`` (D, H), ``b1`` (H,), ``W2`` (H, C), ``b2`` (C,). Training updates them in place.
+    params : dict-like
+        ``W1`` (D, H), ``b1`` (H,), ``W2`` (H, C), ``b2`` (C,): the arrays the engine reads
+        and writes, from construction on, so an array you hold stays the parameter (the
+        course's numerical gradient check perturbs it in place). Training updates them in
+        place; an array assigned to a key (or a whole dict) is copied into them.
 
     Examples
     --------
@@ -180,31 +203,6 @@ class TwoLayerNet(CompiledNet):
     >>> round(float(loss), 6)
     1.303788
     """
-
-    def _model(self):
-        """The params and the activation as the engine takes them (``_engine.Model``)."""
-        params = v.check_params(self.params, self.sizes, self.dtype)
-        ap = param_vector(self.activation, self.activation_params, self.dtype)
-        return engine.model(params, self.activation, ap)
-
-    def _workspace(self, n_rows, batch=False):
-        return engine.workspace(n_rows, self.sizes, self.dtype, batch=batch)
-
-    def _scoring_workspace(self, n_rows):
-        return engine.scoring_workspace(n_rows, self.sizes, self.dtype)
-
-    def _rows_of(self, work, n_rows):
-        return engine.rows_of(work, n_rows)
-
-    def _gradients(self, work):
-        grads = (work.dW1, work.db1, work.dW2, work.db2)
-        return dict(zip(("W1", "b1", "W2", "b2"), grads, strict=True))
-
-    def _optimizer(self, code, hyper, buffers):
-        return engine.optimizer(code, hyper, buffers, self.sizes, self.dtype)
-
-    def _steps(self, batches, rates, reg, step0, dropout):
-        return engine.Steps(batches, rates, reg, step0)
 
 
 class _CompiledSteps:
@@ -222,7 +220,7 @@ class _CompiledSteps:
         self.batch_pred = np.empty(batch_size, np.intp)
 
     def steps(self, batches, rates, step0):
-        steps = self.net._steps(batches, rates, self.reg, int(step0), self.dropout)
+        steps = self.engine.steps(batches, rates, self.reg, int(step0), self.dropout)
         done = self.engine.train_steps(
             self.X, self.y, self.model, self.optimizer, steps, self.work, self.losses
         )

@@ -1,6 +1,6 @@
 """A parallel region: the blocks of one task side by side, in a single ``prange`` loop.
 
-Numba compiles every ``prange`` loop as a region of its own, at about a second each, so each
+Numba compiles every ``prange`` loop as a region of its own, at about a second each, so the
 engine has one: :func:`parallel_region` builds it around the engine's ``run_block(t, p, X, y,
 model, work, out)``, whose branches are every kind of work that engine cuts into blocks. A
 block runs on one thread and writes only its own outputs, and the blocks depend on the shapes
@@ -10,34 +10,19 @@ alone, never on the number of threads (``kernels.common``).
 from __future__ import annotations
 
 import numpy as np
-from llvmlite import ir
 from numba import njit, prange, types
-from numba.core import cgutils
 from numba.extending import intrinsic
 
 from ._jit import INTERNAL
 from ._linking import call_unlinked, compile_result, link
 
 
-@intrinsic
-def _threads_of_this_thread(typingctx):
-    """``numba.get_num_threads()``, by the symbol Numba's threading layer registers: Numba's
-    own version reads it through a ctypes pointer, which keeps the caller out of the cache."""
-
-    def codegen(context, builder, signature, values):
-        function_type = ir.FunctionType(cgutils.intp_t, [])
-        function = cgutils.get_or_insert_function(builder.module, function_type, "get_num_threads")
-        return builder.call(function, [])
-
-    return types.intp(), codegen
-
-
 def parallel_region(run_block):
     """``(in_parallel, link_blocks)`` for the kernel ``run_block(t, p, X, y, model, work, out)``.
 
     ``in_parallel(t, X, y, model, work, out)`` runs the ``t.pieces`` blocks of task ``t`` side
-    by side on Numba's threads (in turn when the calling thread may use one thread only:
-    ``numba.set_num_threads(1)``). ``run_block`` is a library of its own, called from the
+    by side on Numba's threads (in turn when ``t.serial``: the calling thread may use one
+    thread only). ``run_block`` is a library of its own, called from the
     ``prange`` loop rather than inlined into it: Numba's parallel passes then neither analyse
     all the kernels (slow) nor drop the writes they cannot trace through the bundles (wrong).
 
@@ -67,7 +52,7 @@ def parallel_region(run_block):
 
     @njit(parallel=True, **INTERNAL)
     def in_parallel(t, X, y, model, work, out):
-        if _threads_of_this_thread() == 1:
+        if t.serial:
             # A plain loop on this thread wakes no thread pool: what a forked child of an
             # OpenMP process must do (``_threads``), and the fastest way to run on one thread.
             for p in range(t.pieces):

@@ -1,42 +1,41 @@
 """The compiled entry point: every call from Python into compiled code goes through :func:`run`.
 
-One entry point, compiled once per dtype (``_engine.Engine``), serves training, scoring, the
-loss and the input check, so that the first ``train`` compiles everything a net will need and
-``predict`` or ``loss`` afterwards compile nothing. Its serial code drives the parallel region
-(``parallel.in_parallel``) one task at a time.
+One entry point, compiled once per dtype (``engine.Engine``), serves training, scoring, the
+loss and the input check of a net of any depth, so that the first ``train`` compiles
+everything a net will need and ``predict`` or ``loss`` afterwards compile nothing. Its serial
+code drives the parallel region (``parallel.in_parallel``) one task at a time: per training
+step a forward and backward pass over blocks of the minibatch's rows, then the weight
+gradients with the update fused into them when a bound proves them finite.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ._jit import kernel, view
-from .kernels.common import N_CHUNKS, as_float, batch_pieces, cast, largest_of, magnitude_bits
-from .kernels.layers import (
-    GRADIENT,
-    GRADIENT_AND_UPDATE,
-    GRADIENT_OF_INPUT,
-    SGD_BY_PRODUCT,
-    splits_columns,
+from ._jit import kernel
+from .kernels.common import (
+    BLAS_PIECES,
+    N_CHUNKS,
+    as_float,
+    batch_pieces,
+    cast,
+    largest_of,
+    magnitude_bits,
+    sum_chunk,
 )
-from .kernels.reductions import (
-    add_weight_decay,
-    all_finite,
-    squared_norm,
-    sum_blocks,
-    sum_of,
-)
+from .kernels.layers import GRADIENT, GRADIENT_AND_UPDATE, GRADIENT_OF_INPUT, SGD_BY_PRODUCT
+from .kernels.reductions import add_weight_decay, all_finite, flat, sum_of
+from .kernels.stack import param_start, weight
 from .kernels.updates import (
     SGD,
     product_bound,
     product_is_finite,
     sgd_by_product_is_finite,
-    update,
+    state_slice,
+    update_slice,
 )
 from .parallel import (
-    COLUMNS_DONE,
     FORWARD_BACKWARD,
-    GATHER_COLUMNS,
     GATHER_ROWS,
     INPUT,
     LARGEST,
@@ -47,6 +46,8 @@ from .parallel import (
     link_blocks,
     task,
 )
+
+__all__ = ["FINITE", "LOSS", "SCORE_OPS", "TRAIN", "run"]
 
 # What ``run`` does (its ``op``).
 #: Training steps (``train_steps``).
@@ -67,122 +68,160 @@ def largest_value(bits, n, scratch):
     return as_float(largest_of(bits[:n]), scratch)
 
 
-@view
+@kernel
 def all_below_max(values, n, scratch):
     """Whether the largest of the first ``n`` magnitudes in ``values`` (each a float whose
-    ``magnitude_bits`` a block or row wrote) is finite. Inlined: both engines' scoring and
-    input check end with it."""
+    ``magnitude_bits`` a block or row wrote) is finite."""
     return largest_value(magnitude_bits(values)[0], n, scratch) <= np.finfo(values.dtype).max
 
 
 @kernel
-def forward_backward(X, y, idx, mode, model, optimizer, work, out, reg, norm):
-    """A batch's forward and backward pass: the loss (with the L2 term ``reg * norm``), and
-    into ``work.grads`` dW2, db1 and db2 (without the L2 term's gradient). Returns the loss,
-    whether those gradients are finite, and the largest magnitudes of the batch and of dA."""
+def weight_pieces(widths):
+    """Blocks of the weight-gradient task: ``BLAS_PIECES`` per layer (``kernels.stack``)."""
+    return (widths.shape[0] - 1) * BLAS_PIECES
+
+
+@kernel
+def weights_norm(model):
+    """sum(W**2) over every layer's weights, the L2 term's sum."""
+    widths, total = model.widths, cast(model.params, 0)
+    for layer in range(1, widths.shape[0]):
+        total += sum_chunk(flat(weight(model.params, widths, layer)), True)
+    return total
+
+
+@kernel
+def _forward_backward(X, y, idx, mode, model, optimizer, steps, step, work, out, reg, norm):
+    """A batch's forward and backward pass at optimizer step ``step`` (with the dropout of
+    ``steps``); returns its loss with the L2 term ``reg * norm``."""
     rows = batch_rows(mode, X, idx)
-    scratch = work.partial
-    x_max = cast(scratch, 0)
-    if mode == COLUMNS_DONE:
-        pieces = batch_pieces(X.shape[1])
-        in_parallel(
-            task(GATHER_COLUMNS, pieces, 0, idx, 0, 0, 0, optimizer), X, y, model, work, out
-        )
-        x_max = largest_value(magnitude_bits(work.partial)[0], pieces, scratch)
     pieces = batch_pieces(rows)
-    in_parallel(
-        task(FORWARD_BACKWARD, pieces, mode, idx, 0, 0, 0, optimizer), X, y, model, work, out
-    )
-    if mode == GATHER_ROWS:
-        x_max = largest_value(magnitude_bits(work.row_max)[0], rows, scratch)
-    dA_max = largest_value(magnitude_bits(work.block_max)[0], pieces, scratch)
-    loss_sum, finite = sum_blocks(work, pieces)
-    loss = loss_sum / cast(loss_sum, rows) + cast(loss_sum, reg) * norm
-    return loss, finite, x_max, dA_max
+    forward = task(FORWARD_BACKWARD, pieces, mode, idx, 0, 0, step, optimizer, steps)
+    in_parallel(forward, X, y, model, work, out)
+    total = sum_of(work.row_loss, rows)
+    return total / cast(total, rows) + reg * norm
+
+
+@kernel
+def _step_bound(work, pieces, rows, top):
+    """Whether the gradients at every layer's output are finite, and the largest
+    ``product_bound`` of a layer's weight gradient, from the ``pieces`` blocks'
+    ``work.block_max``."""
+    bits, _ = magnitude_bits(work.block_max)
+    scratch = work.partial
+    largest = np.finfo(scratch.dtype).max
+    finite, worst = True, 0.0
+    for layer in range(top):
+        x, g = bits[0, 2 * layer], bits[0, 2 * layer + 1]
+        for q in range(1, pieces):
+            x, g = max(x, bits[q, 2 * layer]), max(g, bits[q, 2 * layer + 1])
+        x_max, g_max = as_float(x, scratch), as_float(g, scratch)
+        finite = finite and g_max <= largest
+        bound = product_bound(x_max, rows, g_max)
+        if not bound <= worst:
+            worst = bound
+    return finite, worst
+
+
+@kernel
+def _update_all(model, grads, optimizer, lr, reg, step):
+    """Every param's update from the packed ``grads``, in one piece each; returns the new
+    weights' sum of squares."""
+    widths, params = model.widths, model.params
+    code, hyper, s1, s2 = optimizer.code, optimizer.hyper, optimizer.state1, optimizer.state2
+    norm = reg - reg
+    for layer in range(1, widths.shape[0]):
+        a = param_start(widths, layer)
+        b = a + widths[layer - 1] * widths[layer]
+        c = b + widths[layer]
+        norm += update_slice(
+            code, params[a:b], grads[a:b], state_slice(s1, a, b), state_slice(s2, a, b),
+            lr, reg, hyper, step,
+        )  # fmt: skip
+        update_slice(
+            code, params[b:c], grads[b:c], state_slice(s1, b, c), state_slice(s2, b, c),
+            lr, reg - reg, hyper, step,
+        )  # fmt: skip
+    return norm
 
 
 @kernel
 def train_steps(X, y, model, optimizer, steps, work, out):
-    """Optimizer steps on the minibatches ``X[steps.batches[t]]``, t = 0, 1, ...; ``out.losses[t]``
-    gets each loss. Returns the number of steps taken: fewer than ``len(steps.batches)`` when
-    a loss or gradient was not finite, in which case that step's update was not applied."""
-    W1, b1, W2, b2 = model.W1, model.b1, model.W2, model.b2
-    state1, state2 = optimizer.state1, optimizer.state2
-    code, hyper = optimizer.code, optimizer.hyper
-    reg = cast(W1, steps.reg)
-    zero = reg - reg  # the biases carry no L2 term
-    rows, pieces = steps.batches.shape[1], batch_pieces(X.shape[1])
-    by_columns = splits_columns(W1, pieces) and work.Z_parts.shape[0] >= pieces - 1
-    mode = COLUMNS_DONE if by_columns else GATHER_ROWS
-    norm = squared_norm(W1, W2)
+    """Optimizer steps on the minibatches ``X[steps.batches[t]]``, t = 0, 1, ...;
+    ``out.losses[t]`` gets each loss. Returns the number of steps taken: fewer than
+    ``len(steps.batches)`` when a loss or gradient was not finite, in which case that step's
+    update was not applied."""
+    reg = cast(model.params, steps.reg)
+    rows, top = steps.batches.shape[1], model.widths.shape[0] - 1
+    pieces, blocks = batch_pieces(rows), weight_pieces(model.widths)
+    norm = weights_norm(model)
     for t in range(steps.batches.shape[0]):
-        idx = steps.batches[t]
-        loss, finite, x_max, dA_max = forward_backward(
-            X, y, idx, mode, model, optimizer, work, out, reg, norm
+        idx, step = steps.batches[t], steps.step0 + t + 1
+        loss = _forward_backward(
+            X, y, idx, np.int64(GATHER_ROWS), model, optimizer, steps, step, work, out, reg, norm
         )
         out.losses[t] = loss
+        finite, bound = _step_bound(work, pieces, rows, top)
         if not (finite and np.isfinite(loss)):
             return t
-        lr, step = steps.rates[t], steps.step0 + t + 1
-        bound = product_bound(x_max, rows, dA_max)
-        if code == SGD and sgd_by_product_is_finite(bound, lr, reg, norm, W1):
-            fused = SGD_BY_PRODUCT
-        elif product_is_finite(bound, W1):
-            fused = GRADIENT_AND_UPDATE
+        lr = steps.rates[t]
+        if optimizer.code == SGD and sgd_by_product_is_finite(bound, lr, reg, norm, work.S):
+            mode = SGD_BY_PRODUCT
+        elif product_is_finite(bound, work.S):
+            mode = GRADIENT_AND_UPDATE
         else:
-            fused = GRADIENT
-        weights = task(WEIGHT_GRADIENT, pieces, fused, idx, lr, reg, step, optimizer)
+            mode = GRADIENT
+        weights = task(WEIGHT_GRADIENT, blocks, mode, idx, lr, reg, step, optimizer, steps)
         in_parallel(weights, X, y, model, work, out)
-        if fused != GRADIENT:
-            norm = sum_of(work.partial, pieces)
+        if mode != GRADIENT:
+            norm = sum_of(work.partial, blocks)
         else:
-            if not all_finite(work.dW1):
+            if not all_finite(work.grads):
                 return t
-            norm = update(code, W1, work.dW1, state1.W1, state2.W1, lr, reg, hyper, step)
-        update(code, b1, work.db1, state1.b1, state2.b1, lr, zero, hyper, step)
-        norm += update(code, W2, work.dW2, state1.W2, state2.W2, lr, reg, hyper, step)
-        update(code, b2, work.db2, state1.b2, state2.b2, lr, zero, hyper, step)
+            norm = _update_all(model, work.grads, optimizer, lr, reg, step)
     return steps.batches.shape[0]
 
 
 @kernel
 def loss_and_grads(X, y, model, optimizer, steps, work, out):
-    """The loss of the batch (X, y) with L2 strength ``steps.reg``, and into ``work.grads`` its
-    full gradients. Returns the loss and whether every gradient is finite."""
-    W1, W2 = model.W1, model.W2
-    reg = cast(W1, steps.reg)
+    """The loss of the batch (X, y) with L2 strength ``steps.reg`` and into ``work.grads``
+    its gradients; returns the loss and whether every gradient is finite."""
+    widths = model.widths
+    reg = cast(model.params, steps.reg)
     idx = work.yb[:0]
-    loss, finite, _, _ = forward_backward(
-        X, y, idx, np.int64(INPUT), model, optimizer, work, out, reg, squared_norm(W1, W2)
+    norm = weights_norm(model)
+    loss = _forward_backward(
+        X, y, idx, np.int64(INPUT), model, optimizer, steps, np.int64(0), work, out, reg, norm
     )
-    pieces = batch_pieces(X.shape[1])
-    gradient = task(WEIGHT_GRADIENT, pieces, GRADIENT_OF_INPUT, idx, 0, 0, 0, optimizer)
+    blocks = weight_pieces(widths)
+    gradient = task(WEIGHT_GRADIENT, blocks, GRADIENT_OF_INPUT, idx, 0, 0, 0, optimizer, steps)
     in_parallel(gradient, X, y, model, work, out)
-    finite = finite and all_finite(work.dW1)
-    add_weight_decay(work.dW1, W1, reg)
-    add_weight_decay(work.dW2, W2, reg)
+    finite = np.isfinite(loss) and all_finite(work.grads)
+    for layer in range(1, widths.shape[0]):
+        W = weight(model.params, widths, layer)
+        add_weight_decay(weight(work.grads, widths, layer), W, reg)
     return loss, finite
 
 
 @kernel
-def scores(X, y, model, optimizer, work, out, mode):
+def scores(X, y, model, optimizer, steps, work, out, mode):
     """The class scores of X into ``work.S``; by ``mode`` (``layers.SCORES``, ``CLASSES`` or
     ``PROBABILITIES``) also its classes or probabilities into ``out``. Returns whether the
-    hidden pre-activations were all finite: a NaN or inf anywhere in a row of X makes that
-    row's NaN or inf (OpenBLAS multiplies every term), so the caller checks X itself only
+    first layer's pre-activations were all finite: a NaN or inf anywhere in a row of X makes
+    that row's NaN or inf (OpenBLAS multiplies every term), so the caller checks X itself only
     when this is False."""
     rows = X.shape[0]
-    scoring = task(SCORE, batch_pieces(rows), mode, work.yb[:0], 0, 0, 0, optimizer)
+    scoring = task(SCORE, batch_pieces(rows), mode, work.yb[:0], 0, 0, 0, optimizer, steps)
     in_parallel(scoring, X, y, model, work, out)
     return rows == 0 or all_below_max(work.row_max, rows, work.partial)
 
 
 @kernel
-def is_finite(X, y, model, optimizer, work, out):
+def is_finite(X, y, model, optimizer, steps, work, out):
     """Whether every value of X is finite: one vectorised pass, in chunks side by side when X
     is large, that makes no mask."""
     chunks = N_CHUNKS if X.size >= MIN_PARALLEL_WORK else 1
-    check = task(LARGEST, chunks, 0, work.yb[:0], 0, 0, 0, optimizer)
+    check = task(LARGEST, chunks, 0, work.yb[:0], 0, 0, 0, optimizer, steps)
     in_parallel(check, X, y, model, work, out)
     return all_below_max(work.partial, chunks, work.partial)
 
@@ -201,7 +240,8 @@ def run(op, X, y, model, optimizer, steps, work, out):
     model : bundles.Model
     optimizer : bundles.Optimizer
     steps : bundles.Steps
-        The block of training steps (``TRAIN``), or the L2 strength (``LOSS``).
+        The block of training steps and their dropout (``TRAIN``), or the L2 strength
+        (``LOSS``).
     work : bundles.Workspace
         Scratch buffers sized for the rows of one pass.
     out : bundles.Outputs
@@ -214,15 +254,15 @@ def run(op, X, y, model, optimizer, steps, work, out):
     value : float
         ``LOSS``: the loss; otherwise 0.
     """
-    # The parallel region's blocks are compiled into this library, the one that is cached
-    # (``_linking``); link_blocks returns 0, added so that the call is not dropped as dead.
-    op += link_blocks(task(LARGEST, 0, 0, work.yb[:0], 0, 0, 0, optimizer), X, y, model, work, out)
+    # The parallel region's blocks are compiled into this library (``_region``).
+    none = task(LARGEST, 0, 0, work.yb[:0], 0, 0, 0, optimizer, steps)
+    op += link_blocks(none, X, y, model, work, out)
     if op == TRAIN:
         return np.int64(train_steps(X, y, model, optimizer, steps, work, out)), np.float64(0)
     if op == LOSS:
         loss, finite = loss_and_grads(X, y, model, optimizer, steps, work, out)
         return np.int64(finite), np.float64(loss)
     if op == FINITE:
-        return np.int64(is_finite(X, y, model, optimizer, work, out)), np.float64(0)
-    finite = scores(X, y, model, optimizer, work, out, op - SCORE_OPS)
+        return np.int64(is_finite(X, y, model, optimizer, steps, work, out)), np.float64(0)
+    finite = scores(X, y, model, optimizer, steps, work, out, op - SCORE_OPS)
     return np.int64(finite), np.float64(0)

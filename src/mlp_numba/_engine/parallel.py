@@ -5,7 +5,8 @@ Each kind of work the kernels cut into blocks (a task) is one branch of :func:`r
 tasks is a compile-time choice: Numba compiles every ``prange`` loop as a region of its own,
 at about a second each, while a branch costs little (see ``_jit``). A block runs on one thread
 and writes only its own outputs, and the blocks depend on the shapes alone, never on the
-number of threads (``kernels.common``).
+number of threads (``kernels.common``). A block goes through every layer of the net
+(``kernels.stack``).
 """
 
 from __future__ import annotations
@@ -16,24 +17,36 @@ import numpy as np
 
 from ._jit import kernel, view
 from ._region import parallel_region
-from .kernels.blas import gemm
 from .kernels.common import chunk_bounds, magnitude_bits, max_magnitude_bits
-from .kernels.layers import (
-    add_parts,
-    block_shares,
-    copy_row,
-    forward_backward_rows,
-    gather_columns_block,
-    score_block,
-    weight_gradient_block,
-)
+from .kernels.layers import copy_row, scores_to_outputs, softmax_cross_entropy_rows
 from .kernels.reductions import flat
+from .kernels.stack import (
+    backward_rows,
+    first_layer_bits,
+    first_layer_rows,
+    record_magnitudes,
+    upper_rows,
+    weight_block,
+)
+
+#: Rows of the batch through every layer and back (``_forward_backward_block``).
+FORWARD_BACKWARD = 1
+#: Blocks of every layer's weight gradient, and their updates (``stack.weight_block``).
+WEIGHT_GRADIENT = 2
+#: Rows of X to scores, classes or probabilities.
+SCORE = 3
+#: Chunks of X's largest magnitude, which tells whether X is finite.
+LARGEST = 4
+
+# How FORWARD_BACKWARD finds its rows: copied from X[idx] into work.Xb (GATHER_ROWS), or X
+# itself (INPUT).
+GATHER_ROWS, INPUT = 0, 2
 
 
 class Task(NamedTuple):
     """What :func:`in_parallel` runs: ``pieces`` blocks of work ``kind``, in ``mode``."""
 
-    #: Which work: GATHER_COLUMNS, FORWARD_BACKWARD, WEIGHT_GRADIENT, SCORE or LARGEST.
+    #: Which work: FORWARD_BACKWARD, WEIGHT_GRADIENT, SCORE or LARGEST.
     kind: int
     #: How many blocks (they depend on the shapes only).
     pieces: int
@@ -45,27 +58,29 @@ class Task(NamedTuple):
     lr: float
     reg: float
     step: int
-    #: The optimizer's code and hyperparameters, and its state for W1 (``bundles.Optimizer``).
+    #: The optimizer's code, hyperparameters and packed state vectors (``bundles.Optimizer``).
     code: int
     hyper: np.ndarray
     state1: np.ndarray
     state2: np.ndarray
+    #: The dropout of the steps (``bundles.Steps``).
+    drop_seed: np.uint64
+    drop_threshold: np.uint64
+    drop_scale: float
+    #: Run the blocks in a plain loop on the calling thread (``bundles.Steps.serial``).
+    serial: bool
 
 
-#: Columns of the minibatch copied from X and multiplied by W1's rows (``layers``).
-GATHER_COLUMNS = 0
-#: Rows of the batch from their product with W1 to dA (``layers.forward_backward_rows``).
-FORWARD_BACKWARD = 1
-#: Rows of dW1 (columns of the batch), and W1's update (``layers.weight_gradient_block``).
-WEIGHT_GRADIENT = 2
-#: Rows of X to scores, classes or probabilities (``layers.score_block``).
-SCORE = 3
-#: Chunks of X's largest magnitude, which tells whether X is finite.
-LARGEST = 4
-
-# How FORWARD_BACKWARD finds its rows: copied from X[idx] into work.Xb (GATHER_ROWS), already
-# gathered with their product by GATHER_COLUMNS (COLUMNS_DONE), or X itself (INPUT).
-GATHER_ROWS, COLUMNS_DONE, INPUT = 0, 1, 2
+@view
+def task(kind, pieces, mode, idx, lr, reg, step, optimizer, steps):
+    """A :class:`Task` whose fields have the same types wherever it is made."""
+    return Task(
+        np.int64(kind), np.int64(pieces), np.int64(mode), idx,
+        np.float64(lr), np.float64(reg), np.int64(step),
+        np.int64(optimizer.code), optimizer.hyper, optimizer.state1, optimizer.state2,
+        np.uint64(steps.drop_seed), np.uint64(steps.drop_threshold),
+        np.float64(steps.drop_scale), bool(steps.serial),
+    )  # fmt: skip
 
 
 @kernel
@@ -75,76 +90,57 @@ def batch_rows(mode, X, idx):
     return X.shape[0] if mode == INPUT else idx.shape[0]
 
 
-@view
-def task(kind, pieces, mode, idx, lr, reg, step, optimizer):
-    """A :class:`Task` whose fields have the same types wherever it is made."""
-    return Task(
-        np.int64(kind), np.int64(pieces), np.int64(mode), idx,
-        np.float64(lr), np.float64(reg), np.int64(step),
-        np.int64(optimizer.code), optimizer.hyper, optimizer.state1.W1, optimizer.state2.W1,
-    )  # fmt: skip
-
-
 @kernel
-def _forward_backward_block(lo, hi, p, rows, mode, X, y, idx, model, work):
-    """Block ``p`` (rows lo:hi) of a forward and backward pass over ``rows`` rows."""
-    Xb, yb, Z = work.Xb, work.yb, work.Z
-    if mode == COLUMNS_DONE:
-        add_parts(lo, hi, work.Z_parts.shape[0], work)
-        for i in range(lo, hi):
-            yb[i] = y[idx[i]]
-    elif mode == GATHER_ROWS:
-        row_bits, _ = magnitude_bits(work.row_max)
+def _forward_backward_block(lo, hi, p, rows, task, X, y, model, work):
+    """Block ``p`` (rows lo:hi) of a forward and backward pass over ``rows`` rows: the
+    minibatch ``X[task.idx]`` copied into ``work.Xb`` (``GATHER_ROWS``), or X itself."""
+    mode, idx = task.mode, task.idx
+    yb = work.yb
+    _, mask = magnitude_bits(work.row_max)
+    largest = mask ^ mask
+    if mode == GATHER_ROWS:
         for i in range(lo, hi):
             r = idx[i]
-            row_bits[i] = copy_row(X[r], Xb[i])
+            largest = max(largest, copy_row(X[r], work.Xb[i]))
             yb[i] = y[r]
-        gemm(False, False, Xb[lo:hi], model.W1, Z[lo:hi])
+        first_layer_rows(lo, hi, work.Xb, model, work)
     else:
         for i in range(lo, hi):
             yb[i] = y[i]
-        gemm(False, False, X[lo:hi], model.W1, Z[lo:hi])
-    forward_backward_rows(lo, hi, rows, model, work)
-    block_bits, _ = magnitude_bits(work.block_max)
-    block_bits[p] = block_shares(lo, hi, p, work)
+        first_layer_rows(lo, hi, X, model, work)
+    upper_rows(lo, hi, task, model, work)
+    softmax_cross_entropy_rows(lo, hi, rows, work.S, yb, work.dS, work.row_loss)
+    backward_rows(lo, hi, task, model, work)
+    record_magnitudes(lo, hi, p, largest, task, model, work)
 
 
 @kernel
-def run_block(t, p, X, y, model, work, out):
-    """Block ``p`` of task ``t``.
-
-    A library of its own, called from the ``prange`` loop rather than inlined into it: Numba's
-    parallel passes then neither analyse all the kernels (slow) nor drop the writes they
-    cannot trace through the bundles (wrong).
-    """
-    if t.kind == FORWARD_BACKWARD:
-        rows = batch_rows(t.mode, X, t.idx)
-        lo, hi = chunk_bounds(p, rows, t.pieces)
-        _forward_backward_block(lo, hi, p, rows, t.mode, X, y, t.idx, model, work)
-    elif t.kind == GATHER_COLUMNS:
-        lo, hi = chunk_bounds(p, X.shape[1], t.pieces)
-        bits, _ = magnitude_bits(work.partial)
-        bits[p] = gather_columns_block(lo, hi, p, X, t.idx, model.W1, work)
-    elif t.kind == WEIGHT_GRADIENT:
-        lo, hi = chunk_bounds(p, X.shape[1], t.pieces)
-        weight_gradient_block(lo, hi, p, t, X, model, work)
-    elif t.kind == SCORE:
-        lo, hi = chunk_bounds(p, X.shape[0], t.pieces)
-        score_block(lo, hi, t.mode, X, model, work, out)
-    else:
-        largest_block(t, p, X, work)
-
-
-# A branch of both engines' run_block, inlined (``view``) rather than a function of its own:
-# no extra compile for either engine.
-@view
-def largest_block(t, p, X, work):
+def _largest_block(t, p, X, work):
     """Chunk ``p`` of the values of X: their largest ``magnitude_bits`` into
     ``work.partial[p]``."""
     values = flat(X)
     lo, hi = chunk_bounds(p, values.size, t.pieces)
     bits, _ = magnitude_bits(work.partial)
     bits[p] = max_magnitude_bits(values[lo:hi])
+
+
+@kernel
+def run_block(t, p, X, y, model, work, out):
+    """Block ``p`` of task ``t`` (see ``_region.parallel_region``)."""
+    if t.kind == FORWARD_BACKWARD:
+        rows = batch_rows(t.mode, X, t.idx)
+        lo, hi = chunk_bounds(p, rows, t.pieces)
+        _forward_backward_block(lo, hi, p, rows, t, X, y, model, work)
+    elif t.kind == WEIGHT_GRADIENT:
+        weight_block(p, t, X, model, work)
+    elif t.kind == SCORE:
+        lo, hi = chunk_bounds(p, X.shape[0], t.pieces)
+        first_layer_rows(lo, hi, X, model, work)
+        upper_rows(lo, hi, t, model, work)
+        first_layer_bits(lo, hi, model, work)
+        scores_to_outputs(lo, hi, t.mode, work.S, out)
+    else:
+        _largest_block(t, p, X, work)
 
 
 in_parallel, link_blocks = parallel_region(run_block)

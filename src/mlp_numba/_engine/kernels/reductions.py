@@ -1,7 +1,7 @@
 """Sums, largest magnitudes and finiteness tests, serial and deterministic.
 
-The parallel region combines the blocks' results through these (``largest_of`` and
-:func:`sum_blocks`), in block order, so the bits do not depend on the number of threads.
+The entry point combines the blocks' results through these (``common.largest_of`` and
+:func:`sum_of`), in block order, so the bits do not depend on the number of threads.
 """
 
 from __future__ import annotations
@@ -39,12 +39,6 @@ def flat(typingctx, a):
 
 
 @kernel
-def squared_norm(W1, W2):
-    """sum(W1**2) + sum(W2**2), the L2 term's sum."""
-    return sum_chunk(flat(W1), True) + sum_chunk(flat(W2), True)
-
-
-@kernel
 def all_finite(a):
     """True when no element of ``a`` is NaN or inf, nor so large that their sum overflows:
     either way the training step that produced ``a`` has diverged."""
@@ -58,37 +52,6 @@ def sum_of(values, n):
     for p in range(1, n):
         total += values[p]
     return total
-
-
-@kernel
-def _add_blocks(parts, pieces, out):
-    """out[k] = parts[0, k] + parts[1, k] + ... over the first ``pieces`` rows, in that order;
-    returns sum(out)."""
-    total = cast(out, 0)
-    for k in range(out.size):
-        s = parts[0, k]
-        for p in range(1, pieces):
-            s += parts[p, k]
-        out[k] = s
-        total += s
-    return total
-
-
-@kernel
-def sum_blocks(work, pieces):
-    """The gradients ``work.dW2``, ``db1`` and ``db2`` as the sums of the first ``pieces``
-    blocks' shares, in block order (``layers.block_shares``). Returns the loss's sum over the
-    rows and whether the gradients are finite (nor so large that their sum overflows)."""
-    shares = work.block_sums
-    H, C = work.dW2.shape
-    block_W2 = work.block_W2.reshape((work.block_W2.shape[0], H * C))
-    total = _add_blocks(block_W2, pieces, flat(work.dW2))
-    total += _add_blocks(shares[:, :H], pieces, work.db1)
-    total += _add_blocks(shares[:, H : H + C], pieces, work.db2)
-    loss = shares[0, H + C]
-    for p in range(1, pieces):
-        loss += shares[p, H + C]
-    return loss, np.isfinite(total)
 
 
 @kernel

@@ -1,6 +1,6 @@
 """A net of any depth: its layers found in packed vectors, and blocks of rows through them.
 
-The params ``W1, b1, ..., WL, bL`` are one vector (``bundles.Stack``), the gradients and the
+The params ``W1, b1, ..., WL, bL`` are one vector (``bundles.Model``), the gradients and the
 optimizer's state vectors packed alike, and each kind of per-layer buffer (pre-activations,
 activations, gradients) one vector of C-ordered (rows, width) blocks. :func:`weight`,
 :func:`bias` and :func:`hidden` find a layer in them from the widths, so that one compiled
@@ -137,11 +137,11 @@ def outputs_seen(work, widths, layer, rows, dropping):
 
 
 @kernel
-def first_layer_rows(lo, hi, inputs, stack, work):
+def first_layer_rows(lo, hi, inputs, model, work):
     """Rows lo:hi of ``inputs`` times W1 plus b1: the first hidden layer's pre-activations in
     ``work.Z``, or the scores when there is no hidden layer above. (Apart from the rest of
     the pass, which is then compiled once whatever the type of ``inputs``.)"""
-    widths, params, first = stack.widths, stack.params, np.int64(1)
+    widths, params, first = model.widths, model.params, np.int64(1)
     W, b = weight(params, widths, first), bias(params, widths, first)
     if widths.shape[0] == 2:
         dense_rows(lo, hi, inputs, W, b, work.S)
@@ -150,13 +150,13 @@ def first_layer_rows(lo, hi, inputs, stack, work):
 
 
 @kernel
-def upper_rows(lo, hi, task, stack, work):
+def upper_rows(lo, hi, task, model, work):
     """Rows lo:hi from the first layer's pre-activations (``first_layer_rows``) through every
     layer to their scores in ``work.S``; the hidden layers' pre-activations, activations and
     (when ``task`` drops units) dropped outputs stay in ``work.Z``, ``work.A`` and
     ``work.D``."""
-    widths, params = stack.widths, stack.params
-    code, p = stack.activation, stack.activation_params
+    widths, params = model.widths, model.params
+    code, p = model.activation, model.activation_params
     top, rows = widths.shape[0] - 1, work.S.shape[0]
     dropping = task.drop_threshold > 0
     for layer in range(1, top):
@@ -176,10 +176,10 @@ def upper_rows(lo, hi, task, stack, work):
 
 
 @kernel
-def first_layer_bits(lo, hi, stack, work):
+def first_layer_bits(lo, hi, model, work):
     """Each row's largest ``magnitude_bits`` of the first layer's output before its
     activation, into ``work.row_max``: a NaN or inf in a row of the input shows there."""
-    widths = stack.widths
+    widths = model.widths
     rows, one = work.S.shape[0], np.int64(1)
     first = work.S if widths.shape[0] == 2 else hidden(work.Z, widths, one, rows)
     row_bits, _ = magnitude_bits(work.row_max)
@@ -188,11 +188,11 @@ def first_layer_bits(lo, hi, stack, work):
 
 
 @kernel
-def backward_rows(lo, hi, task, stack, work):
+def backward_rows(lo, hi, task, model, work):
     """Rows lo:hi, whose scores' gradient is in ``work.dS``, back to the gradient at every
     hidden layer's pre-activations in ``work.G`` (through the dropout factors of ``task``)."""
-    widths, params = stack.widths, stack.params
-    code, p = stack.activation, stack.activation_params
+    widths, params = model.widths, model.params
+    code, p = model.activation, model.activation_params
     top, rows = widths.shape[0] - 1, work.S.shape[0]
     for layer in range(top - 1, 0, -1):
         G = hidden(work.G, widths, layer, rows)
@@ -205,11 +205,11 @@ def backward_rows(lo, hi, task, stack, work):
 
 
 @kernel
-def record_magnitudes(lo, hi, p, input_bits, task, stack, work):
+def record_magnitudes(lo, hi, p, input_bits, task, model, work):
     """Block ``p``'s row ``work.block_max[p]``: for each layer, the largest ``magnitude_bits``
     of its input's rows lo:hi (``input_bits`` for the first layer) and of the gradient at its
     output, which bound that layer's weight gradient."""
-    widths = stack.widths
+    widths = model.widths
     top, rows = widths.shape[0] - 1, work.S.shape[0]
     bits, _ = magnitude_bits(work.block_max[p])
     bits[0] = input_bits
@@ -262,13 +262,13 @@ def bias_gradient(task, G, b, db, start):
 
 
 @kernel
-def weight_block(p, task, X, stack, work):
+def weight_block(p, task, X, model, work):
     """Block ``p`` of the weight gradients of every layer: block ``p // L`` of the rows of
     layer ``p % L + 1`` (the first layer's input is X for ``loss``, ``GRADIENT_OF_INPUT``,
     else the minibatch ``work.Xb``), and that layer's bias when the block falls to it.
     Block-major, so that the threads' contiguous shares of the blocks hold equal shares of
     every layer. ``work.partial[p]`` gets the sum of the squares of the new rows."""
-    widths, params, grads = stack.widths, stack.params, work.grads
+    widths, params, grads = model.widths, model.params, work.grads
     top = widths.shape[0] - 1
     chunks = task.pieces // top
     c, layer = p // top, p % top + 1

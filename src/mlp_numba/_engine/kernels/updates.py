@@ -6,12 +6,12 @@ of the new parameter, which the next step's loss needs. The formulas are the ref
 does; the optimizer codes are ``_optimizer_spec.OPTIMIZERS``'. An update works on any 1-d
 slice, so the parallel region runs it block by block, right after the block's gradient.
 
-Plain SGD on W1 needs no gradient array: W1 <- (1 - lr * 2 reg) W1 - lr * X.T @ dA is one BLAS
-call with alpha and beta (``layers.weight_gradient_block``), as dW1 is then neither written,
-checked nor read back. The other optimizers update each block of W1 right after its gradient,
-while it is in cache. Neither can check the gradient before W1 changes, so they run only when
-a bound proves it finite (:func:`product_bound`); otherwise the step computes dW1, checks it,
-and updates W1 afterwards.
+Plain SGD on a weight needs no gradient array: W <- (1 - lr * 2 reg) W - lr * A.T @ G is one
+BLAS call with alpha and beta (``stack.weight_rows``), as dW is then neither written, checked
+nor read back. The other optimizers update each block of W right after its gradient, while it
+is in cache. Neither can check the gradient before W changes, so they run only when a bound
+proves it finite (:func:`product_bound`); otherwise the step computes the gradients, checks
+them, and updates afterwards.
 """
 
 from __future__ import annotations
@@ -82,16 +82,6 @@ def state_slice(state, lo, hi):
     """Elements lo:hi of an optimizer's state buffer (flattened), or the empty buffer itself."""
     s = flat(state)
     return s[lo:hi] if s.size else s
-
-
-@kernel
-def update(code, W, dW, state1, state2, lr, reg, hyper, step):
-    """``update_slice`` of a whole parameter, in one piece; returns sum(W**2) of the new W."""
-    n = W.size
-    return update_slice(
-        code, flat(W), flat(dW), state_slice(state1, 0, n), state_slice(state2, 0, n),
-        lr, reg, hyper, step,
-    )  # fmt: skip
 
 
 @kernel

@@ -1,0 +1,221 @@
+"""The compiled engine of one dtype, and the bundles and buffers a net lends it.
+
+:class:`Engine` runs training steps, scoring, the loss and the input check of a net of any
+depth through the one compiled entry point (``entry.run``), compiled on first use, or loaded
+from the on-disk cache, for that dtype's bundle types alone (``_jit.compiled_entry``). Every
+depth, width, activation, optimizer and input kind (read-only, a memmap, a view) then runs on
+that code: nothing compiles again in the process.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+
+import numba
+import numpy as np
+
+from .. import _dropout
+from . import _threads, entry
+from ._jit import compiled_entry, sources_stamp
+from .bundles import Model, Optimizer, Outputs, Steps, Workspace
+from .kernels.activations import activation_code
+from .kernels.blas import BACKEND, one_blas_thread
+from .kernels.common import BLAS_PIECES, N_CHUNKS
+from .kernels.layers import CLASSES, PROBABILITIES, SCORES
+
+__all__ = ["Engine"]
+
+#: The compiled-code cache stamp: the engine's sources, and what compiled code depends on.
+STAMP = sources_stamp(f"{BACKEND} {BLAS_PIECES}")
+
+#: Guards every call into compiled code (``_threads``): one thread in a forked child of an
+#: OpenMP process, turns under the ``workqueue`` layer.
+_call = _threads.engine_call()
+
+
+@functools.cache
+def _empty(dtype):
+    return np.empty(0, dtype)
+
+
+def _readonly(array):
+    array.setflags(write=False)
+    return array
+
+
+class Engine:
+    """The compiled engine of one dtype: training steps, scoring, the loss and the input check.
+
+    Each method takes the bundles of :mod:`.bundles` and runs with the BLAS on one thread
+    (``kernels.blas.one_blas_thread``): the kernels cut their products into blocks that
+    Numba's threads run side by side, each a BLAS call that must not start threads of its own.
+    """
+
+    def __init__(self, dtype):
+        self.dtype = np.dtype(dtype)
+        self._none = self._placeholders()
+        self._run = compiled_entry(entry.run, self._signature(), STAMP)
+
+    def _placeholders(self):
+        """Empty bundles for the arguments an operation does not use."""
+        dt = self.dtype
+        empty = _empty(dt)
+        return {
+            "y": np.empty(0, np.intp),
+            "model": self.model(empty, (0, 0), "relu", np.zeros(1, dt)),
+            "optimizer": self.optimizer(0, np.zeros(4), ()),
+            "steps": self.steps(np.empty((0, 0), np.intp), np.empty(0, dt), 0.0, 0),
+            "out": Outputs(empty, np.empty(0, np.intp), np.empty((0, 0), dt)),
+            "work": self.workspace(0, (0, 0)),
+        }
+
+    def _signature(self):
+        """The entry point's argument types: read-only inputs, the bundles of this dtype."""
+        dt, none = self.dtype, self._none
+        arguments = (
+            0,
+            _readonly(np.empty((0, 0), dt)),
+            _readonly(np.empty(0, np.intp)),
+            none["model"],
+            none["optimizer"],
+            none["steps"],
+            none["work"],
+            none["out"],
+        )
+        return tuple(numba.typeof(a) for a in arguments)
+
+    def _call(self, op, X, y, model, optimizer, steps, work, out):
+        """``entry.run`` under the engine's guards; ``steps.serial`` says whether this thread
+        may use one Numba thread only (set by the user, or in a forked child)."""
+        with _call, one_blas_thread:
+            serial = numba.get_num_threads() == 1
+            return self._run(op, X, y, model, optimizer, steps._replace(serial=serial), work, out)
+
+    def train_steps(self, X, y, model, optimizer, steps, work, losses):
+        """Run the block ``steps`` on (X, y); ``losses`` gets each loss. Returns the number of
+        steps taken (fewer when one diverged: its update is not applied)."""
+        out = self._none["out"]._replace(losses=losses)
+        done, _ = self._call(entry.TRAIN, X, y, model, optimizer, steps, work, out)
+        return done
+
+    def loss_and_grads(self, X, y, model, reg, work):
+        """The loss of (X, y) and, into ``work.grads``, its gradients; and whether all are
+        finite."""
+        none = self._none
+        steps = none["steps"]._replace(reg=float(reg))
+        finite, loss = self._call(
+            entry.LOSS, X, y, model, none["optimizer"], steps, work, none["out"]
+        )
+        return self.dtype.type(loss), bool(finite)
+
+    def _score(self, mode, X, model, work, out):
+        none = self._none
+        finite, _ = self._call(
+            entry.SCORE_OPS + mode, X, none["y"], model, none["optimizer"], none["steps"],
+            work, out,
+        )  # fmt: skip
+        return bool(finite)
+
+    def scores(self, X, model, work, scores):
+        """Class scores of X into ``scores``; returns whether the first layer was finite."""
+        finite = self._score(SCORES, X, model, work, self._none["out"])
+        scores[...] = work.S
+        return finite
+
+    def predict(self, X, model, work, classes):
+        """Classes of X into ``classes``; returns whether the first layer was finite."""
+        return self._score(CLASSES, X, model, work, self._none["out"]._replace(classes=classes))
+
+    def predict_proba(self, X, model, work, probabilities):
+        """Probabilities of X into ``probabilities``; returns as :meth:`predict`."""
+        out = self._none["out"]._replace(probabilities=probabilities)
+        return self._score(PROBABILITIES, X, model, work, out)
+
+    def all_finite(self, X):
+        """Whether every value of the C-contiguous array X (of this dtype) is finite."""
+        X = X if X.ndim == 2 else X.reshape(-1, 1)
+        none = self._none
+        work = none["work"]._replace(partial=np.empty(N_CHUNKS, self.dtype))  # per call: threads
+        finite, _ = self._call(
+            entry.FINITE, X, none["y"], none["model"], none["optimizer"], none["steps"],
+            work, none["out"],
+        )  # fmt: skip
+        return bool(finite)
+
+    # The bundles and buffers a net lends this engine (``bundles``).
+
+    @staticmethod
+    def model(params, widths, activation, activation_params):
+        """The :class:`~.bundles.Model` of a packed params vector, the widths n0, ..., nL, an
+        activation's name and its parameter vector (``_activation_spec.param_vector``)."""
+        return Model(
+            params, np.asarray(widths, np.int64), activation_code(activation), activation_params
+        )
+
+    def optimizer(self, code, hyper, states):
+        """The :class:`~.bundles.Optimizer` of zero to two packed state vectors."""
+        states = list(states) + [_empty(self.dtype)] * (2 - len(states))
+        return Optimizer(int(code), hyper, states[0], states[1])
+
+    @staticmethod
+    def steps(batches, rates, reg, step0, dropout=None):
+        """The :class:`~.bundles.Steps` of a block of steps; ``dropout`` is None or
+        ``(seed, p)``: a seed below 2**64 and the probability ``0 <= p < 1`` of dropping a unit."""
+        seed, p = (0, 0.0) if dropout is None else dropout
+        threshold = np.uint64(_dropout.threshold(p))
+        return Steps(
+            batches, rates, float(reg), int(step0), np.uint64(seed), threshold, 1.0 / (1.0 - p),
+            False,
+        )  # fmt: skip
+
+    def workspace(self, n_rows, widths, *, batch=False):
+        """Buffers for passes over ``n_rows`` rows of a net of layer widths ``widths``; ``batch``
+        adds room for a minibatch copied from the training data and for dropout."""
+        hidden = sum(widths[1:-1])
+        layers, classes = len(widths) - 1, widths[-1]
+        return Workspace(
+            Z=np.empty(n_rows * hidden, self.dtype),
+            A=np.empty(n_rows * hidden, self.dtype),
+            G=np.empty(n_rows * hidden, self.dtype),
+            M=np.empty(n_rows * hidden if batch else 0, self.dtype),
+            D=np.empty(n_rows * hidden if batch else 0, self.dtype),
+            S=np.empty((n_rows, classes), self.dtype),
+            dS=np.empty((n_rows, classes), self.dtype),
+            row_loss=np.empty(n_rows, self.dtype),
+            row_max=np.empty(n_rows, self.dtype),
+            partial=np.empty(max(N_CHUNKS, layers * BLAS_PIECES), self.dtype),
+            block_max=np.empty((BLAS_PIECES, 2 * layers), self.dtype),
+            Xb=np.empty((n_rows if batch else 0, widths[0]), self.dtype),
+            yb=np.empty(n_rows, np.intp),
+            grads=np.empty(sum((a + 1) * b for a, b in itertools.pairwise(widths)), self.dtype),
+        )
+
+    def scoring_workspace(self, n_rows, widths):
+        """Buffers for scoring ``n_rows`` rows: only those scoring writes are allocated."""
+        hidden = sum(widths[1:-1])
+        empty = _empty(self.dtype)
+        return Workspace(
+            Z=np.empty(n_rows * hidden, self.dtype),
+            A=np.empty(n_rows * hidden, self.dtype),
+            G=empty,
+            M=empty,
+            D=empty,
+            S=np.empty((n_rows, widths[-1]), self.dtype),
+            dS=np.empty((0, 0), self.dtype),
+            row_loss=empty,
+            row_max=np.empty(n_rows, self.dtype),
+            partial=np.empty(N_CHUNKS, self.dtype),
+            block_max=np.empty((0, 0), self.dtype),
+            Xb=np.empty((0, 0), self.dtype),
+            yb=np.empty(0, np.intp),
+            grads=empty,
+        )
+
+    @staticmethod
+    def rows_of(work, n):
+        """``work``'s buffers for its first ``n`` rows. The packed per-layer buffers keep their
+        size: the kernels place each layer's block by the rows of ``work.S``."""
+        if len(work.S) == n:
+            return work
+        return work._replace(S=work.S[:n], row_max=work.row_max[:n])
