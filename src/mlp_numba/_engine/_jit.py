@@ -1,12 +1,12 @@
-"""How the engine is compiled: Numba's process set-up, the kernels' decorators and the cache.
+"""How the engine is compiled: the kernels' decorators and the entry point, on either path.
 
 Compile time is a design constraint here (a user waits for it before the first result), and
 with Numba most of it goes to a few things, each avoided by a rule:
 
 - Numba finishes every function as if Python could call it: it links in its callees, then
-  optimises and emits machine code for the whole library, again in every caller. The entry
-  point compiles inside ``_codegen.entry_only``, so the functions it calls stay LLVM IR until
-  the entry point's library links, optimises and emits them all once.
+  optimises and emits machine code for the whole library, again in every caller. On the fast
+  path (``_numba_private``) the entry point's library links, optimises and emits them all
+  once.
 - Each call site of a function inlined as Numba IR (``inline="always"``) is copied, typed
   and lowered anew. So kernels are functions of their own (:data:`kernel`), typed and lowered
   once per signature and inlined by LLVM; only helpers that return a view of an argument,
@@ -25,59 +25,45 @@ with Numba most of it goes to a few things, each avoided by a rule:
 
 Caching: only the entry point is cached on disk (the functions it calls are not, so that a
 cached library never links code loaded from another process's cache, cf. numba issue
-#4807), and its cache entry is stamped with the source of every module of this package.
+#4807). On the fast path its cache entry is stamped with the source of every module of this
+package; on the plain path Numba's own stamp applies (the entry module's file time and size,
+which an install or upgrade of the package renews).
+
+Importing this module decides the path (``_numba_private.path``): the engine's modules import
+it first, when the engine is first needed.
 """
 
 from __future__ import annotations
 
 import hashlib
-import itertools
 import pathlib
-import secrets
 
 import numba
 from numba import njit
-from numba.core import bytecode
-from numba.core.caching import CompileResultCacheImpl, FunctionCache
-from numba.core.runtime import rtsys
 
-from . import _codegen, _threads
+from . import _numba_private, _threads
+
+#: The path of this process (``_numba_private.Path``).
+PATH = _numba_private.path()
 
 #: Options of every compiled function: a division gives inf or NaN like NumPy, without a
 #: zero check that would keep LLVM from vectorising the loop.
-OPTIONS = {"error_model": "numpy", "nogil": True, "_nrt": False}
+OPTIONS = {"error_model": "numpy", "nogil": True}
 
-#: Options of a function that only compiled code calls: no wrappers to call it from Python or
-#: C, which would be compiled (and linked into every caller) for nothing.
-INTERNAL = {**OPTIONS, "no_cpython_wrapper": True, "no_cfunc_wrapper": True}
+#: Options of a function that only compiled code calls (on the fast path without wrappers
+#: or reference counting: ``_numba_private.FAST_OPTIONS``).
+INTERNAL = {**OPTIONS, **(_numba_private.FAST_OPTIONS if PATH.fast else {})}
 
 #: Decorator of the kernels: internal functions (see the module's rules).
 kernel = njit(**INTERNAL)
 
 #: Decorator of a helper that returns a view of an argument: inlined into its caller as IR.
-view = njit(inline="always", **OPTIONS)
+view = njit(inline="always", **INTERNAL)
 
 #: Decorator of the scalar formulas (an activation and its derivative): inlined as IR into the
 #: one loop that calls each.
 scalar = view
 
-
-def _make_symbol_names_process_unique():
-    """Start Numba's function-id counter at a random point in this process.
-
-    Numba names a parallel loop's kernel after an object address and this counter only, not
-    after the function it belongs to. Cached libraries compiled by different processes can
-    therefore define different kernels under one symbol name, and a process that loads both
-    would call the wrong one. Ids only need to be unique within a process, so a random start
-    keeps Numba's guarantees and makes names from different processes differ.
-    """
-    if not getattr(bytecode.FunctionIdentity, "_mlp_numba_random_ids", False):
-        start = secrets.randbits(48)
-        bytecode.FunctionIdentity._unique_ids = itertools.count(start)
-        bytecode.FunctionIdentity._mlp_numba_random_ids = True
-
-
-_make_symbol_names_process_unique()
 _threads.start()
 
 #: The folder whose modules end up inside the cached entry point: all of this subpackage.
@@ -93,35 +79,6 @@ def sources_stamp(extra=""):
     return digest.hexdigest()
 
 
-def _stamped_cache(stamp):
-    """A Numba function cache whose entries are valid only for this ``stamp``."""
-
-    def stamped(locator_class):
-        class Stamped(locator_class):
-            def get_source_stamp(self):
-                return (super().get_source_stamp(), stamp)
-
-        Stamped.__name__ = f"Stamped{locator_class.__name__}"
-        return Stamped
-
-    class StampedCacheImpl(CompileResultCacheImpl):
-        _locator_classes = tuple(stamped(c) for c in CompileResultCacheImpl._locator_classes)
-
-    class StampedFunctionCache(FunctionCache):
-        _impl_class = StampedCacheImpl
-
-        def load_overload(self, sig, target_context):
-            # Numba refreshes the target context first: it imports and registers every typing
-            # and lowering implementation it has (all of numba.np, SciPy's linalg), half a
-            # second that machine code loaded from disk never uses. Loading needs Numba's
-            # runtime alone; a compile, if one follows, refreshes the context itself.
-            rtsys.initialize(target_context)
-            with self._guard_against_spurious_io_errors():
-                return self._load_overload(sig, target_context)
-
-    return StampedFunctionCache
-
-
 def compiled_entry(py_func, signature, stamp):
     """``py_func`` compiled (or loaded from the on-disk cache) for ``signature`` alone.
 
@@ -129,10 +86,8 @@ def compiled_entry(py_func, signature, stamp):
     without a copy (a writeable array where a read-only one is declared, a C-contiguous one
     where any layout is), and never compiles again for a new combination of flags.
     """
-    # Python calls it; no C caller does, so no C wrapper (code to compile for nothing).
-    dispatcher = njit(no_cfunc_wrapper=True, **OPTIONS)(py_func)
-    dispatcher._cache = _stamped_cache(stamp)(py_func)
-    with _codegen.entry_only(dispatcher.targetctx.codegen()):
-        dispatcher.compile(signature)
-    dispatcher.disable_compile()
-    return dispatcher
+    if PATH.fast:
+        # Python calls it; no C caller does, so no C wrapper (code to compile for nothing).
+        return _numba_private.fast_entry(py_func, signature, stamp, OPTIONS | {"_nrt": False})
+    # A signature given to njit compiles now, for these types only.
+    return njit([signature], cache=True, **OPTIONS)(py_func)

@@ -32,6 +32,8 @@ import warnings
 
 import numba
 
+from . import _numba_private
+
 #: Rounds an idle OpenMP worker of Numba's spins before it sleeps, unless the user chose.
 OPENMP_SPIN_COUNT = 30_000
 
@@ -77,13 +79,11 @@ def _start_threads():
     nothing in the process loaded it before). The variable is set only for that moment:
     another library's OpenMP runtime loaded later (PyTorch ships its own) keeps its defaults.
     """
-    from numba.np.ufunc import parallel
-
     ours = "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ
     if ours:
         os.environ["GOMP_SPINCOUNT"] = str(OPENMP_SPIN_COUNT)
     try:
-        parallel._launch_threads()
+        numba.get_num_threads()  # launches the threads, if nothing did before
     finally:
         if ours:
             del os.environ["GOMP_SPINCOUNT"]
@@ -105,11 +105,7 @@ def layer_is_fork_safe(layer=None):
     """Whether a child made by ``fork`` can use Numba's threads on ``layer`` (by default the
     process's, which starting the engine chose)."""
     layer = layer or numba.threading_layer()
-    if layer != "omp":
-        return True
-    from numba.np.ufunc import omppool
-
-    return omppool.openmp_vendor != "GNU"
+    return layer != "omp" or not _numba_private.openmp_is_gnu()
 
 
 class _EngineCall:

@@ -9,10 +9,12 @@ order, never through a parallel ``+=``.
 from __future__ import annotations
 
 import numba
+from llvmlite import ir
 from numba import types
+from numba.core import cgutils
 from numba.core.imputils import impl_ret_borrowed
 from numba.extending import intrinsic
-from numba.np.arrayobj import make_array, populate_array
+from numba.np.arrayobj import make_array
 
 from .._jit import INTERNAL, kernel
 
@@ -60,6 +62,22 @@ def cast(typingctx, like, value):
     return dtype(like, source), codegen
 
 
+def fill_view(context, builder, view, source, data, shape, strides):
+    """Set the fields of ``view`` (an array struct from ``make_array``) to ``data`` with
+    ``shape`` and ``strides`` (lists of intp values), borrowing ``source``'s memory."""
+    intp = context.get_value_type(types.intp)
+    nitems = ir.Constant(intp, 1)
+    for extent in shape:
+        nitems = builder.mul(nitems, extent)
+    view.data = data
+    view.shape = cgutils.pack_array(builder, shape, intp)
+    view.strides = cgutils.pack_array(builder, strides, intp)
+    view.itemsize = source.itemsize
+    view.meminfo = source.meminfo
+    view.parent = source.parent
+    view.nitems = nitems
+
+
 def view_of(context, builder, source_type, value, view_type, shape=None, strides=None):
     """Inside an intrinsic's codegen: an array of ``view_type`` over the memory of ``value`` (an
     array of ``source_type``), with its shape and strides unless others are given. The view
@@ -67,15 +85,15 @@ def view_of(context, builder, source_type, value, view_type, shape=None, strides
     ``impl_ret_borrowed``)."""
     source = make_array(source_type)(context, builder, value=value)
     view = make_array(view_type)(context, builder)
-    populate_array(
-        view,
-        data=builder.bitcast(source.data, view.data.type),
-        shape=source.shape if shape is None else shape,
-        strides=source.strides if strides is None else strides,
-        itemsize=source.itemsize,
-        meminfo=source.meminfo,
-        parent=source.parent,
-    )
+    ndim = source_type.ndim
+    if shape is None:
+        shape = cgutils.unpack_tuple(builder, source.shape, ndim)
+    if strides is None:
+        strides = cgutils.unpack_tuple(builder, source.strides, ndim)
+    fill_view(
+        context, builder, view, source, builder.bitcast(source.data, view.data.type), shape,
+        strides,
+    )  # fmt: skip
     return view._getvalue()
 
 
@@ -95,15 +113,9 @@ def matrix(typingctx, vector, start, rows, cols):
         )
         itemsize = source.itemsize
         view = make_array(result)(context, builder)
-        populate_array(
-            view,
-            data=builder.gep(source.data, [offset]),
-            shape=[n_rows, n_cols],
-            strides=[builder.mul(n_cols, itemsize), itemsize],
-            itemsize=itemsize,
-            meminfo=source.meminfo,
-            parent=source.parent,
-        )
+        data = builder.gep(source.data, [offset])
+        strides = [builder.mul(n_cols, itemsize), itemsize]
+        fill_view(context, builder, view, source, data, [n_rows, n_cols], strides)
         return impl_ret_borrowed(context, builder, result, view._getvalue())
 
     return result(vector, types.intp, types.intp, types.intp), codegen

@@ -1,0 +1,667 @@
+"""Every use of Numba beyond its extension API, in one place, and the check that decides
+whether the engine may use them.
+
+The engine runs on one of two paths, chosen once per process when it is first needed
+(:func:`path`):
+
+- **fast**: the entry point compiles inside :func:`entry_only`, so the functions it calls stay
+  LLVM IR until its library links, optimises and emits them all once (most of the compile
+  time otherwise); the parallel region calls its blocks without copying their code into every
+  library on the way (:func:`call_unlinked`, :func:`link`); the on-disk cache is stamped with
+  the engine's sources and loads without refreshing Numba's registries
+  (:func:`stamped_cache`); the kernels carry no wrappers and no reference counting
+  (:data:`FAST_OPTIONS`).
+- **plain**: the same kernels through ordinary ``njit`` dispatch and ``cache=True``, none of
+  the above. Its first compile is slower (as before the fast start); its results are those of
+  the fast path (``tests/test_paths.py``).
+
+The fast path is used when every internal below is present and a small program compiled
+through all of them gives the right answer (:func:`_probe`, about half a second beyond what
+the first compile costs anyway; its verdict is kept per Numba, llvmlite and Python version
+and per version of this module, beside the engine's cache). Otherwise, or with
+``MLP_NUMBA_PLAIN_JIT=1``, the plain path runs, and a warning names the reason once.
+
+Each internal below says why it is needed. All were checked against Numba 0.59.1, 0.61.2,
+0.64.0 and 0.68.1 (the versions ``.ci/run`` and the development notes test).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import itertools
+import json
+import os
+import pathlib
+import secrets
+import sys
+import tempfile
+import threading
+import time
+import warnings
+from dataclasses import dataclass
+
+import llvmlite
+import numba
+import numpy as np
+from llvmlite import ir
+from numba import njit, prange, types
+from numba.extending import intrinsic
+
+#: The environment variable that forces the plain path.
+PLAIN_JIT_VARIABLE = "MLP_NUMBA_PLAIN_JIT"
+
+#: Options of the fast path's internal kernels: no CPython or C wrapper (code compiled and
+#: linked into every caller for nothing, since only compiled code calls them) and no reference
+#: counting (the engine allocates nothing in compiled code). Option names Numba accepts but
+#: does not document.
+FAST_OPTIONS = {"_nrt": False, "no_cpython_wrapper": True, "no_cfunc_wrapper": True}
+
+# -- the internals, imported defensively: a missing one means the plain path ----------------
+
+_MISSING = []
+
+try:  # the code library class, the code generator's attributes (``entry_only``)
+    from numba.core import codegen as _codegen
+    from numba.core.compiler_lock import global_compiler_lock, require_global_compiler_lock
+except ImportError as exc:  # pragma: no cover - depends on the installed Numba
+    _codegen = None
+    _MISSING.append(f"numba.core.codegen ({exc})")
+
+try:  # the on-disk cache classes and the runtime (``stamped_cache``)
+    from numba.core.caching import CompileResultCacheImpl, FunctionCache
+    from numba.core.runtime import rtsys
+except ImportError as exc:  # pragma: no cover
+    CompileResultCacheImpl = FunctionCache = rtsys = None
+    _MISSING.append(f"numba.core.caching ({exc})")
+
+try:  # Numba's function ids (``_make_symbol_names_process_unique``)
+    from numba.core.bytecode import FunctionIdentity
+except ImportError as exc:  # pragma: no cover
+    FunctionIdentity = None
+    _MISSING.append(f"numba.core.bytecode.FunctionIdentity ({exc})")
+
+try:  # ``call_unlinked`` emits a status check as Numba's own calls do
+    from numba.core import cgutils
+except ImportError as exc:  # pragma: no cover
+    cgutils = None
+    _MISSING.append(f"numba.core.cgutils ({exc})")
+
+#: Methods of Numba's JIT code library that :class:`_DeferredLibrary` overrides or calls.
+_LIBRARY_METHODS = (
+    "add_llvm_module", "finalize", "_finalize_final_module", "_get_module_for_linking",
+    "_finalize_dynamic_globals", "get_pointer_to_function", "_ensure_finalized",
+    "_raise_if_finalized", "_unserialize",
+)  # fmt: skip
+#: Attributes of Numba's code generator that :func:`entry_only` sets or reads.
+_CODEGEN_ATTRIBUTES = (
+    "_library_class", "_engine", "_data_layout", "set_env", "_module_pass_manager",
+)  # fmt: skip
+#: Of the function cache (``stamped_cache``).
+_CACHE_ATTRIBUTES = ("_impl_class", "_load_overload", "_guard_against_spurious_io_errors")
+#: Of the compile context (``call_unlinked``, ``link``).
+_CONTEXT_ATTRIBUTES = (
+    "active_code_library", "add_linking_libs", "declare_function", "call_conv", "get_constant",
+)  # fmt: skip
+
+
+def _static_problems():
+    """What is missing for the fast path, without compiling anything."""
+    problems = list(_MISSING)
+    if _codegen is not None:
+        library = getattr(_codegen, "JITCodeLibrary", None)
+        if library is None:
+            problems.append("numba.core.codegen.JITCodeLibrary")
+        else:
+            problems += [f"JITCodeLibrary.{m}" for m in _LIBRARY_METHODS if not hasattr(library, m)]
+        codegen = _target_codegen()
+        problems += [f"JITCPUCodegen.{a}" for a in _CODEGEN_ATTRIBUTES if a not in dir(codegen)]
+        context = _target_context()  # dir(): some are properties, valid only while compiling
+        problems += [f"CPUContext.{a}" for a in _CONTEXT_ATTRIBUTES if a not in dir(context)]
+    if FunctionCache is not None:
+        problems += [
+            f"FunctionCache.{a}" for a in _CACHE_ATTRIBUTES if not hasattr(FunctionCache, a)
+        ]
+        if not hasattr(CompileResultCacheImpl, "_locator_classes"):
+            problems.append("CompileResultCacheImpl._locator_classes")
+    if FunctionIdentity is not None and not hasattr(FunctionIdentity, "_unique_ids"):
+        problems.append("FunctionIdentity._unique_ids")
+    return problems
+
+
+def _target_context():
+    # Numba's CPU target context: the dispatcher's ``targetctx``, reached through the registry
+    # because no public name holds it.
+    from numba.core.registry import cpu_target
+
+    return cpu_target.target_context
+
+
+def _target_codegen():
+    return _target_context().codegen()
+
+
+# -- 1. process-unique symbol names ------------------------------------------------------------
+
+
+def _make_symbol_names_process_unique():
+    """Start Numba's function-id counter at a random point in this process.
+
+    Numba names a parallel loop's kernel after an object address and this counter only, not
+    after the function it belongs to. Cached libraries compiled by different processes can
+    therefore define different kernels under one symbol name, and a process that loads both
+    would call the wrong one. Ids only need to be unique within a process, so a random start
+    keeps Numba's guarantees and makes names from different processes differ.
+    """
+    if not getattr(FunctionIdentity, "_mlp_numba_random_ids", False):
+        FunctionIdentity._unique_ids = itertools.count(secrets.randbits(48))
+        FunctionIdentity._mlp_numba_random_ids = True
+
+
+# -- 2. the stamped on-disk cache ----------------------------------------------------------------
+
+
+def stamped_cache(stamp):
+    """A Numba function cache class whose entries are valid only for this ``stamp`` (Numba's
+    own stamp is the entry module's file time and size, blind to the modules it calls)."""
+
+    def stamped(locator_class):
+        class Stamped(locator_class):
+            def get_source_stamp(self):
+                return (super().get_source_stamp(), stamp)
+
+        Stamped.__name__ = f"Stamped{locator_class.__name__}"
+        return Stamped
+
+    class StampedCacheImpl(CompileResultCacheImpl):
+        _locator_classes = tuple(stamped(c) for c in CompileResultCacheImpl._locator_classes)
+
+    class StampedFunctionCache(FunctionCache):
+        _impl_class = StampedCacheImpl
+
+        def load_overload(self, sig, target_context):
+            # Numba refreshes the target context first: it imports and registers every typing
+            # and lowering implementation it has (all of numba.np, SciPy's linalg), half a
+            # second that machine code loaded from disk never uses. Loading needs Numba's
+            # runtime alone; a compile, if one follows, refreshes the context itself.
+            rtsys.initialize(target_context)
+            with self._guard_against_spurious_io_errors():
+                return self._load_overload(sig, target_context)
+
+    return StampedFunctionCache
+
+
+def fast_entry(py_func, signature, stamp, options):
+    """``py_func`` compiled (or loaded from the stamped cache) for ``signature`` alone, its
+    callees emitted once in its library (:func:`entry_only`)."""
+    dispatcher = njit(no_cfunc_wrapper=True, **options)(py_func)
+    # The dispatcher's cache is private; the stamped one replaces it before any compile.
+    dispatcher._cache = stamped_cache(stamp)(py_func)
+    with entry_only(dispatcher.targetctx.codegen()):
+        dispatcher.compile(signature)
+    dispatcher.disable_compile()
+    return dispatcher
+
+
+# -- 3. machine code for the entry point only ----------------------------------------------------
+#
+# Numba finishes every function it compiles as if Python could call it: it links the
+# function's callees into its library, optimises the whole library at the module level and
+# emits machine code for it. For the engine's internal functions, which only compiled code
+# calls, all of that is repeated in every caller, so a kernel three calls deep was optimised
+# four times and turned into machine code four times. While the entry point compiles
+# (``entry_only``), every library Numba creates is a ``_DeferredLibrary``: its functions are
+# lowered to LLVM IR and nothing more, and the one library that Python calls (the entry
+# point's) links all of them at once, optimises them once and emits them once.
+#
+# Libraries created in that window that Numba itself keeps for reuse (its own helpers, the
+# overloads it caches) stay usable by any later compile: linked from a normal library, a
+# deferred one brings all it needs, and asked for an address it emits a copy of itself.
+
+
+def _as_linkonce(module):
+    """``module`` with its defined functions linkonce_odr, as Numba links a library's code into
+    another: a function only a caller needs is then dropped with the caller."""
+    for function in module.functions:
+        if not function.is_declaration and function.linkage.name == "external":
+            function.linkage = "linkonce_odr"
+    return module
+
+
+def _deferred_library_class():
+    """The :class:`_DeferredLibrary` class (defined only when Numba has its base class)."""
+
+    class _DeferredLibrary(_codegen.JITCodeLibrary):
+        """A library whose code is linked, optimised and emitted only by a library that needs
+        it: deferred until it turns out to hold a function Python calls (Numba asks for its
+        CPython wrapper's address), when it becomes the entry and links every deferred library
+        it reaches."""
+
+        def __init__(self, codegen_, name):
+            super().__init__(codegen_, name)
+            self._deferred = True
+            self._alone = None
+            self._whole = None
+            self._emitted = None
+
+        @classmethod
+        def _unserialize(cls, codegen_, state):
+            library = super()._unserialize(codegen_, state)
+            library._deferred = False  # loaded from the cache, as machine code
+            return library
+
+        def add_llvm_module(self, ll_module):
+            if not self._deferred:
+                return super().add_llvm_module(ll_module)
+            # Optimised once, in the entry's module: no function passes here.
+            ll_module.data_layout = self._codegen._data_layout
+            self._final_module.link_in(ll_module)
+
+        def finalize(self):
+            if not self._deferred:
+                return self._finalize_entry()
+            self._raise_if_finalized()
+            for library in self._linking_libraries:
+                library._ensure_finalized()
+            self._final_module.verify()
+            self._finalize_dynamic_globals()
+            self._finalized = True
+
+        def _reached(self):
+            """The libraries this one links, directly or through deferred ones, each once,
+            every one after a library that refers to it (LLVM's linker copies a linkonce
+            function only into a module that already refers to it)."""
+            order, seen, stack = [], {self}, list(reversed(self._linking_libraries))
+            while stack:
+                library = stack.pop()
+                if library in seen:
+                    continue
+                seen.add(library)
+                order.append(library)
+                if getattr(library, "_deferred", False):
+                    stack.extend(reversed(library._linking_libraries))
+            return order
+
+        def _module_alone(self):
+            """Its own functions, for linking beside the libraries it reaches."""
+            self._ensure_finalized()
+            if self._alone is None:
+                self._alone = _as_linkonce(self._final_module.clone())
+            return self._alone
+
+        def _linking_module(self, library):
+            if getattr(library, "_deferred", False):
+                return library._module_alone()
+            return library._get_module_for_linking()
+
+        def _whole_module(self):
+            """Its functions and all they reach, external: a module that stands on its own."""
+            self._ensure_finalized()
+            if self._whole is None:
+                whole = self._final_module.clone()
+                for library in self._reached():
+                    whole.link_in(self._linking_module(library), preserve=True)
+                self._whole = whole
+            return self._whole
+
+        def _get_module_for_linking(self):
+            # Asked by a library that Numba finishes the usual way, which links only the
+            # libraries it names: give it everything.
+            if not self._deferred:
+                return super()._get_module_for_linking()
+            return _as_linkonce(self._whole_module().clone())
+
+        def get_pointer_to_function(self, name):
+            if not self._deferred:
+                return super().get_pointer_to_function(name)
+            try:
+                self._final_module.get_function(name)
+            except NameError:
+                # A function only compiled code calls has no CPython wrapper to point at.
+                return 0
+            if not self._finalized:
+                # Asked before any caller linked it: the entry point, whose CPython wrapper
+                # Numba asks for as soon as it is lowered.
+                self._deferred = False
+                return super().get_pointer_to_function(name)
+            return self._emitted_copy().get_pointer_to_function(name)
+
+        def _emitted_copy(self):
+            """A normal library holding this one's whole module, for an address asked later."""
+            with global_compiler_lock:
+                if self._emitted is None:
+                    library = _codegen.JITCodeLibrary(self._codegen, self.name)
+                    library.add_llvm_module(self._whole_module().clone())
+                    library.finalize()
+                    self._emitted = library
+            return self._emitted
+
+        def _finalize_entry(self):
+            """Numba's ``finalize``, linking every deferred library reached once."""
+            require_global_compiler_lock()
+            self._raise_if_finalized()
+            own = _environments(self._final_module)
+            reload_init = getattr(self, "_reload_init", None)  # Numba >= 0.62 keeps one
+            for library in self._reached():
+                if reload_init is not None:
+                    reload_init.update(getattr(library, "_reload_init", ()))
+                self._final_module.link_in(self._linking_module(library), preserve=True)
+            linked = _environments(self._final_module) - own
+            _set_linkage(self._final_module, linked, "internal")
+            _optimize_module(self._codegen, self._final_module)
+            # An environment still referred to keeps Numba's linkage, for set_env to find it.
+            _set_linkage(self._final_module, linked, "common")
+            self._final_module.verify()
+            self._finalize_final_module()
+
+    return _DeferredLibrary
+
+
+def _optimize_module(codegen, module):
+    """Numba's full module pipeline on ``module`` (O3, and its pass that prunes reference
+    counts), without the cheap O0 pass Numba runs first so that the pruning finds each
+    reference's increment and decrement in one function: the engine counts none."""
+    manager = codegen._module_pass_manager()
+    if isinstance(manager, tuple):  # the new pass manager and its builder (llvmlite >= 0.45)
+        manager, builder = manager
+        manager.run(module, builder)
+    else:  # the legacy pass manager
+        manager.run(module)
+
+
+#: How Numba names the global that points at a function's environment (``declare_env_global``).
+_ENVIRONMENT_PREFIX = "_ZN08NumbaEnv"
+
+
+def _environments(module):
+    """The names of the environment pointers ``module`` defines."""
+    return {
+        variable.name
+        for variable in module.global_variables
+        if variable.name.startswith(_ENVIRONMENT_PREFIX) and not variable.is_declaration
+    }
+
+
+def _set_linkage(module, names, linkage):
+    """Gives the globals ``names`` of ``module`` (those still in it) this linkage.
+
+    The linked functions' environments are internal while the module is optimised, so that
+    the optimiser drops those no code reads: functions without a CPython wrapper read none.
+    Numba caches every environment left in the module and, loading the cache, imports the
+    module each belongs to (numba.np.arraymath imports all of SciPy's linalg, for example).
+    """
+    for variable in module.global_variables:
+        if variable.name in names:
+            variable.linkage = linkage
+
+
+def _set_env_if_emitted(set_env, engine):
+    """Numba's ``set_env``, skipped for a deferred library's function: its environment is not
+    in the engine, and compiled code without a CPython wrapper never reads it."""
+
+    def guarded(env_name, env):
+        if engine.is_symbol_defined(env_name):
+            set_env(env_name, env)
+
+    return guarded
+
+
+_DEFERRED = None
+
+
+@contextlib.contextmanager
+def entry_only(target_codegen):
+    """Within this block, libraries ``target_codegen`` creates are deferred (see above)."""
+    global _DEFERRED
+    with global_compiler_lock:
+        if _DEFERRED is None:
+            _DEFERRED = _deferred_library_class()
+        target_codegen._library_class = _DEFERRED
+        target_codegen.set_env = _set_env_if_emitted(target_codegen.set_env, target_codegen._engine)
+        try:
+            yield
+        finally:
+            # Both were set on the instance above; removing them shows the class's again.
+            del target_codegen._library_class
+            del target_codegen.set_env
+
+
+# -- 4. calling a compiled function without copying its code -------------------------------------
+#
+# Numba copies a callee's whole machine-code library into each caller's. A ``prange`` loop's
+# body is wrapped in three libraries of Numba's own before the function that holds the loop,
+# so every kernel the body called was compiled five times over. The parallel region therefore
+# calls its blocks through ``call_unlinked``, which only declares the callee, and the entry
+# point takes a copy once, through ``link``, so that a process loading the entry point from
+# the cache finds the callee's code inside it.
+
+
+def compile_result(dispatcher, argument_types):
+    """``dispatcher``'s compile result for ``argument_types`` (compiled now if need be)."""
+    argument_types = tuple(argument_types)
+    dispatcher.compile(argument_types)
+    return dispatcher.overloads[argument_types]
+
+
+def call_unlinked(context, builder, result, values):
+    """Emit a call to the compiled ``result`` that declares it, linking its library only when
+    the library being compiled is deferred; an error status it returns is passed on."""
+    fndesc = result.fndesc
+    if getattr(context.active_code_library, "_deferred", False):
+        # Linking copies nothing until the entry point links each library once, so link, and
+        # the callee's code is there whichever entry point calls it.
+        context.add_linking_libs([result.library])
+    function = context.declare_function(builder.module, fndesc)
+    status, value = context.call_conv.call_function(
+        builder, function, fndesc.restype, fndesc.argtypes, values
+    )
+    with cgutils.if_unlikely(builder, status.is_error):
+        context.call_conv.return_status_propagate(builder, status)
+    return value
+
+
+def link(context, builder, result):
+    """Copy the compiled ``result``'s library into the library being compiled.
+
+    LLVM's linker copies a library's functions only where the module already refers to them,
+    and the entry point's own code does not (only the parallel region's does, linked in
+    later): a reference from ``llvm.compiler.used`` is that reference, and survives the
+    optimisations Numba runs before linking."""
+    context.add_linking_libs([result.library])
+    module = builder.module
+    function = context.declare_function(module, result.fndesc)
+    pointer = ir.IntType(8).as_pointer()
+    used = ir.GlobalVariable(module, ir.ArrayType(pointer, 1), "llvm.compiler.used")
+    used.linkage = "appending"
+    used.section = "llvm.metadata"
+    used.initializer = ir.Constant(used.type.pointee, [function.bitcast(pointer)])
+    return context.get_constant(types.int64, 0)
+
+
+# -- 5. the OpenMP runtime's vendor (both paths) --------------------------------------------------
+
+
+def openmp_is_gnu():
+    """Whether Numba's OpenMP layer runs on GNU's libgomp, which cannot start threads in a
+    forked child. Numba tells only through its pool module's attribute; without it, assume
+    GNU (the cautious answer: the engine then runs on one thread in forked children)."""
+    try:
+        from numba.np.ufunc import omppool
+
+        return omppool.openmp_vendor == "GNU"
+    except (ImportError, AttributeError):
+        return True
+
+
+# -- the probe and the choice of path -------------------------------------------------------------
+
+
+@njit(error_model="numpy", **FAST_OPTIONS)
+def _probe_block(p, out):
+    out[p] = 2.0 * p + 1.0
+
+
+@intrinsic
+def _probe_block_unlinked(typingctx, p, out):
+    result = compile_result(_probe_block, (p, out))
+
+    def codegen(context, builder, signature, values):
+        return call_unlinked(context, builder, result, values)
+
+    return result.signature, codegen
+
+
+@intrinsic
+def _probe_link(typingctx, out):
+    result = compile_result(_probe_block, (types.int64, out))
+
+    def codegen(context, builder, signature, values):
+        return link(context, builder, result)
+
+    return types.int64(out), codegen
+
+
+@njit(parallel=True, error_model="numpy", **FAST_OPTIONS)
+def _probe_region(out):
+    for p in prange(out.shape[0]):
+        _probe_block_unlinked(np.int64(p), out)
+
+
+def _probe_entry(out):
+    n = _probe_link(out)
+    _probe_region(out)
+    return n + out.shape[0]
+
+
+def _probe():
+    """Compile and run a small program through every internal of the fast path: a parallel
+    region calling its block unlinked, the block linked into the entry, the entry compiled
+    deferred and saved to the stamped cache. Returns None, or what went wrong."""
+    if FunctionIdentity is not None:
+        _make_symbol_names_process_unique()
+    try:
+        entry = fast_entry(_probe_entry, (types.float64[::1],), f"probe {secrets.token_hex(8)}", {})
+        out = np.zeros(16)
+        count = entry(out)
+    except Exception as exc:  # any failure of an internal means: not this path
+        return f"the probe program failed: {type(exc).__name__}: {exc}"
+    if count != 16 or not np.array_equal(out, 2.0 * np.arange(16) + 1.0):
+        return f"the probe program gave wrong results ({count}, {out[:4]})"
+    return None
+
+
+@dataclass(frozen=True)
+class Path:
+    """The path the engine runs on in this process, and why."""
+
+    #: True for the fast path.
+    fast: bool
+    #: Why this path: the reason for the plain path, or what checked the fast one.
+    reason: str
+
+    @property
+    def name(self):
+        return "fast" if self.fast else "plain"
+
+
+_PATH = None
+_PATH_LOCK = threading.Lock()
+
+
+def _versions():
+    return (
+        f"numba {numba.__version__}, llvmlite {llvmlite.__version__}, "
+        f"python {sys.version_info[0]}.{sys.version_info[1]}"
+    )
+
+
+def verdict_file():
+    """Where the probe's verdict is kept: beside Numba's cache of the engine (``NUMBA_CACHE_DIR``
+    when set, else the engine's ``__pycache__`` when writable, else the user's cache folder)."""
+    if numba.config.CACHE_DIR:
+        folder = pathlib.Path(numba.config.CACHE_DIR)
+    else:
+        folder = pathlib.Path(__file__).parent / "__pycache__"
+        if not _writable(folder):
+            base = os.environ.get("XDG_CACHE_HOME") or pathlib.Path.home() / ".cache"
+            folder = pathlib.Path(base) / "mlp_numba"
+    own = hashlib.sha256(pathlib.Path(__file__).read_bytes()).hexdigest()[:16]
+    key = hashlib.sha256(f"{_versions()} {own}".encode()).hexdigest()[:16]
+    return folder / f"mlp_numba-fast-path-{key}.json"
+
+
+def _writable(folder):
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return False
+    return os.access(folder, os.W_OK)
+
+
+def _read_verdict(file):
+    try:
+        return json.loads(file.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _write_verdict(file, verdict):
+    """Kept atomically; a folder that cannot be written only means probing again next time."""
+    with contextlib.suppress(OSError):
+        file.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=file.parent, prefix=".verdict-")
+        with os.fdopen(handle, "w") as f:
+            json.dump(verdict, f)
+        os.replace(temporary, file)
+
+
+def _decide():
+    if os.environ.get(PLAIN_JIT_VARIABLE, "").strip() not in ("", "0"):
+        return Path(False, f"{PLAIN_JIT_VARIABLE}={os.environ[PLAIN_JIT_VARIABLE]}")
+    problems = _static_problems()
+    if problems:
+        return Path(False, f"{_versions()} lacks {', '.join(problems)}")
+    file = verdict_file()
+    verdict = _read_verdict(file)
+    if verdict is None:
+        started = time.perf_counter()
+        problem = _probe()
+        seconds = time.perf_counter() - started
+        verdict = {"versions": _versions(), "problem": problem, "seconds": round(seconds, 3)}
+        _write_verdict(file, verdict)
+    if verdict.get("problem"):
+        return Path(False, f"{_versions()}: {verdict['problem']}")
+    _make_symbol_names_process_unique()
+    return Path(True, f"{_versions()}: the probe compiled and ran ({verdict['seconds']} s)")
+
+
+def path():
+    """The :class:`Path` of this process, decided on the first call (see the module)."""
+    global _PATH
+    if _PATH is None:
+        with _PATH_LOCK:
+            if _PATH is None:
+                chosen = _decide()
+                if not chosen.fast and not chosen.reason.startswith(PLAIN_JIT_VARIABLE):
+                    _warn_plain(chosen.reason)
+                _PATH = chosen
+    return _PATH
+
+
+def fall_back(reason):
+    """Switch this process, and later ones of these versions, to the plain path: the fast
+    one failed where the probe did not."""
+    global _PATH
+    _write_verdict(verdict_file(), {"versions": _versions(), "problem": reason, "seconds": 0})
+    _warn_plain(reason)
+    _PATH = Path(False, reason)
+
+
+def _warn_plain(reason):
+    warnings.warn(
+        f"mlp_numba: the engine compiles on its plain path ({reason}). Results are the same; "
+        "its first compile takes longer (about twice as long), once per dtype, and is then "
+        "cached. Set MLP_NUMBA_PLAIN_JIT=1 to choose this path and silence this warning.",
+        RuntimeWarning,
+        stacklevel=3,
+    )
