@@ -496,51 +496,55 @@ def openmp_is_gnu():
 # -- the probe and the choice of path -------------------------------------------------------------
 
 
-@njit(error_model="numpy", **FAST_OPTIONS)
-def _probe_block(p, out):
-    out[p] = 2.0 * p + 1.0
+def _probe_program():
+    """A new small program on every internal of the fast path (new, so that nothing of it was
+    compiled before): a parallel region calling its block unlinked, the block linked into the
+    entry point. Returns the entry point's Python function."""
 
+    @njit(error_model="numpy", **FAST_OPTIONS)
+    def block(p, out):
+        out[p] = 2.0 * p + 1.0
 
-@intrinsic
-def _probe_block_unlinked(typingctx, p, out):
-    result = compile_result(_probe_block, (p, out))
+    @intrinsic
+    def block_unlinked(typingctx, p, out):
+        result = compile_result(block, (p, out))
 
-    def codegen(context, builder, signature, values):
-        return call_unlinked(context, builder, result, values)
+        def codegen(context, builder, signature, values):
+            return call_unlinked(context, builder, result, values)
 
-    return result.signature, codegen
+        return result.signature, codegen
 
+    @intrinsic
+    def link_block(typingctx, out):
+        result = compile_result(block, (types.int64, out))
 
-@intrinsic
-def _probe_link(typingctx, out):
-    result = compile_result(_probe_block, (types.int64, out))
+        def codegen(context, builder, signature, values):
+            return link(context, builder, result)
 
-    def codegen(context, builder, signature, values):
-        return link(context, builder, result)
+        return types.int64(out), codegen
 
-    return types.int64(out), codegen
+    @njit(parallel=True, error_model="numpy", **FAST_OPTIONS)
+    def region(out):
+        for p in prange(out.shape[0]):
+            block_unlinked(np.int64(p), out)
 
+    def probe_entry(out):
+        n = link_block(out)
+        region(out)
+        return n + out.shape[0]
 
-@njit(parallel=True, error_model="numpy", **FAST_OPTIONS)
-def _probe_region(out):
-    for p in prange(out.shape[0]):
-        _probe_block_unlinked(np.int64(p), out)
-
-
-def _probe_entry(out):
-    n = _probe_link(out)
-    _probe_region(out)
-    return n + out.shape[0]
+    return probe_entry
 
 
 def _probe():
-    """Compile and run a small program through every internal of the fast path: a parallel
-    region calling its block unlinked, the block linked into the entry, the entry compiled
-    deferred and saved to the stamped cache. Returns None, or what went wrong."""
+    """Compile and run :func:`_probe_program` through every internal of the fast path: the
+    entry compiled deferred and saved to the stamped cache. Returns None, or what went
+    wrong."""
     if FunctionIdentity is not None:
         _make_symbol_names_process_unique()
     try:
-        entry = fast_entry(_probe_entry, (types.float64[::1],), f"probe {secrets.token_hex(8)}", {})
+        stamp = f"probe {secrets.token_hex(8)}"
+        entry = fast_entry(_probe_program(), (types.float64[::1],), stamp, {})
         out = np.zeros(16)
         count = entry(out)
     except Exception as exc:  # any failure of an internal means: not this path
@@ -660,8 +664,8 @@ def fall_back(reason):
 def _warn_plain(reason):
     warnings.warn(
         f"mlp_numba: the engine compiles on its plain path ({reason}). Results are the same; "
-        "its first compile takes longer (about twice as long), once per dtype, and is then "
-        "cached. Set MLP_NUMBA_PLAIN_JIT=1 to choose this path and silence this warning.",
+        "its first compile takes about four times as long, once per dtype, and is "
+        "then cached. Set MLP_NUMBA_PLAIN_JIT=1 to choose this path and silence this warning.",
         RuntimeWarning,
         stacklevel=3,
     )

@@ -11,9 +11,7 @@ import numba
 import numpy as np
 import scipy
 
-from .._engine import entry
-from .._engine._threads import layer_is_fork_safe
-from .._engine.kernels.blas import BACKEND
+from .._engine import path
 from .._version import __version__
 from ..datasets import data_home
 
@@ -23,6 +21,7 @@ _ENVIRONMENT = (
     "NUMBA_NUM_THREADS",
     "NUMBA_THREADING_LAYER",
     "NUMBA_CACHE_DIR",
+    "MLP_NUMBA_PLAIN_JIT",
     "OPENBLAS_NUM_THREADS",
     "OPENBLAS_THREAD_TIMEOUT",
     "MLP_NUMBA_DATA",
@@ -55,8 +54,8 @@ def _data_home():
         return f"unknown ({exc})"
 
 
-def _fork_safety():
-    if layer_is_fork_safe():
+def _fork_safety(safe):
+    if safe:
         return "fork-safe: yes (children made by fork use every thread)"
     return (
         "fork-safe: no (in a child made by fork the engine runs on one thread; "
@@ -65,7 +64,13 @@ def _fork_safety():
 
 
 def run_info(args):
-    # Importing the engine started Numba's threads, so the threading layer can be named.
+    # Deciding the path imports the engine's compile set-up, which starts Numba's threads:
+    # then the threading layer can be named.
+    chosen = path()
+    from .._engine import _numba_private, entry
+    from .._engine._threads import layer_is_fork_safe
+    from .._engine.kernels.blas import BACKEND
+
     cache = numba.config.CACHE_DIR or str(Path(entry.__file__).parent / "__pycache__")
     affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else "?"
     lines = [
@@ -76,7 +81,9 @@ def run_info(args):
         f"CPUs: {os.cpu_count()} (usable by this process: {affinity})",
         f"numba threads: {numba.get_num_threads()} of {numba.config.NUMBA_NUM_THREADS}, "
         f"threading layer {numba.threading_layer()}",
-        _fork_safety(),
+        _fork_safety(layer_is_fork_safe()),
+        f"engine path: {chosen.name} ({chosen.reason})",
+        f"fast-path verdict: {_numba_private.verdict_file()}",
         f"kernels' matrix products: {BACKEND}",
         *(f"BLAS loaded: {line}" for line in _blas()),
         f"compiled-code cache: {cache}",
