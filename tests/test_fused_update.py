@@ -9,10 +9,9 @@ anything is written.
 import numpy as np
 import pytest
 from numba import njit
-from numba.core.registry import cpu_target
 
 from mlp_numba import TrainingDivergedError, TwoLayerNet
-from mlp_numba._engine import _codegen, engine_for, entry, parallel
+from mlp_numba._engine import _numba_private, engine_for, entry, parallel, path
 from mlp_numba._engine.kernels import layers, updates
 from mlp_numba._engine.kernels.blas import one_blas_thread
 from mlp_numba._engine.kernels.common import as_float, max_magnitude_bits
@@ -28,13 +27,15 @@ def _compiled(kernel):
 
 
 def _like_the_entry_point(function):
-    """``function`` compiled as the engine's entry point is (``_codegen.entry_only``): the
-    kernels it reaches are emitted once, in its library, which compiles in about half the
-    time."""
+    """``function`` compiled as the engine's entry point is (on the fast path,
+    ``_numba_private.entry_only``: the kernels it reaches are emitted once, in its library,
+    which compiles in about half the time)."""
     dispatcher = njit(function)
 
     def call(*arguments):
-        with _codegen.entry_only(cpu_target.target_context.codegen()):
+        if not path().fast:
+            return dispatcher(*arguments)
+        with _numba_private.entry_only(_numba_private._target_codegen()):
             return dispatcher(*arguments)
 
     return call
