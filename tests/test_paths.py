@@ -86,9 +86,10 @@ def _broken(*args, **kwargs):
 @pytest.mark.parametrize(
     "name,replacement,expected",
     [
-        ("link", _broken, "the probe program failed: AttributeError"),
-        ("call_unlinked", _broken, "the probe program failed: AttributeError"),
-        ("_optimize_module", _broken, "the probe program failed: AttributeError"),
+        # (Older Numba releases wrap the error in their own.)
+        ("link", _broken, "the probe program failed: "),
+        ("call_unlinked", _broken, "the probe program failed: "),
+        ("_optimize_module", _broken, "the probe program failed: "),
         # A link that returns 5 where 0 is due: the program runs and answers wrongly.
         ("link", lambda context, builder, result: context.get_constant(numba.int64, 5),
          "wrong results"),

@@ -89,5 +89,8 @@ def compiled_entry(py_func, signature, stamp):
     if PATH.fast:
         # Python calls it; no C caller does, so no C wrapper (code to compile for nothing).
         return _numba_private.fast_entry(py_func, signature, stamp, OPTIONS | {"_nrt": False})
-    # A signature given to njit compiles now, for these types only.
-    return njit([signature], cache=True, **OPTIONS)(py_func)
+    # Compiled (or loaded) now for these types; with the signature given to njit instead,
+    # Numba 0.59 fails to match the arguments to an overload loaded from its cache.
+    dispatcher = njit(cache=True, **OPTIONS)(py_func)
+    dispatcher.compile(signature)
+    return dispatcher

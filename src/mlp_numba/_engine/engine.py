@@ -87,7 +87,10 @@ class Engine:
 
     def _call(self, op, X, y, model, optimizer, steps, work, out):
         """``entry.run`` under the engine's guards; ``steps.serial`` says whether this thread
-        may use one Numba thread only (set by the user, or in a forked child)."""
+        may use one Numba thread only (set by the user, or in a forked child). X and y go in
+        as read-only views, the type the entry point was compiled for (Numba 0.59 with NumPy
+        1.24 does not pass a writeable array for a read-only one)."""
+        X, y = _readonly(X.view()), _readonly(y.view())
         with _call, one_blas_thread:
             serial = numba.get_num_threads() == 1
             return self._run(op, X, y, model, optimizer, steps._replace(serial=serial), work, out)
