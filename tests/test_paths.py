@@ -230,8 +230,7 @@ def test_a_failure_of_the_fast_engine_falls_back_to_the_plain_path(tmp_path, pla
 @fast_only
 def test_the_entry_points_library_holds_every_kernel_and_is_cacheable():
     engine = engine_for(np.float64)
-    (result,) = engine._run.overloads.values()
-    library = result.library
+    library = engine._run.overloads[engine._types].library
     assert not library.has_dynamic_globals
     # Compiled here or loaded from the cache, the library carries its whole module's IR.
     module = library._get_module_for_linking()

@@ -79,18 +79,28 @@ def sources_stamp(extra=""):
     return digest.hexdigest()
 
 
+#: The dispatcher of each entry point: one for every dtype (Numba 0.59 does not match the
+#: arguments of a second dispatcher of the same function to its overloads).
+_ENTRIES = {}
+
+
 def compiled_entry(py_func, signature, stamp):
-    """``py_func`` compiled (or loaded from the on-disk cache) for ``signature`` alone.
+    """``py_func``'s dispatcher, compiled (or loaded from the on-disk cache) for ``signature``
+    in addition to the signatures it has.
 
     Compiling for no other types, the dispatcher accepts any arguments that convert to these
     without a copy (a writeable array where a read-only one is declared, a C-contiguous one
     where any layout is), and never compiles again for a new combination of flags.
     """
+    dispatcher = _ENTRIES.get(py_func)
     if PATH.fast:
         # Python calls it; no C caller does, so no C wrapper (code to compile for nothing).
-        return _numba_private.fast_entry(py_func, signature, stamp, OPTIONS | {"_nrt": False})
-    # Compiled (or loaded) now for these types; with the signature given to njit instead,
-    # Numba 0.59 fails to match the arguments to an overload loaded from its cache.
-    dispatcher = njit(cache=True, **OPTIONS)(py_func)
-    dispatcher.compile(signature)
+        options = OPTIONS | {"_nrt": False}
+        dispatcher = _numba_private.fast_entry(py_func, signature, stamp, options, dispatcher)
+    else:
+        # Compiled (or loaded) now for these types; with the signature given to njit instead,
+        # Numba 0.59 fails to match the arguments to an overload loaded from its cache.
+        dispatcher = dispatcher or njit(cache=True, **OPTIONS)(py_func)
+        dispatcher.compile(signature)
+    _ENTRIES[py_func] = dispatcher
     return dispatcher

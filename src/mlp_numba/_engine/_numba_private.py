@@ -191,12 +191,15 @@ def stamped_cache(stamp):
     return StampedFunctionCache
 
 
-def fast_entry(py_func, signature, stamp, options):
+def fast_entry(py_func, signature, stamp, options, dispatcher=None):
     """``py_func`` compiled (or loaded from the stamped cache) for ``signature`` alone, its
-    callees emitted once in its library (:func:`entry_only`)."""
-    dispatcher = njit(no_cfunc_wrapper=True, **options)(py_func)
-    # The dispatcher's cache is private; the stamped one replaces it before any compile.
-    dispatcher._cache = stamped_cache(stamp)(py_func)
+    callees emitted once in its library (:func:`entry_only`); added to ``dispatcher`` (made
+    by an earlier call for the same function, with the same stamp) when given."""
+    if dispatcher is None:
+        dispatcher = njit(no_cfunc_wrapper=True, **options)(py_func)
+        # The dispatcher's cache is private; the stamped one replaces it before any compile.
+        dispatcher._cache = stamped_cache(stamp)(py_func)
+    dispatcher.disable_compile(False)
     with entry_only(dispatcher.targetctx.codegen()):
         dispatcher.compile(signature)
     dispatcher.disable_compile()
@@ -491,6 +494,17 @@ def openmp_is_gnu():
         return omppool.openmp_vendor == "GNU"
     except (ImportError, AttributeError):
         return True
+
+
+# -- 6. calling an overload without dispatch (both paths, Numba 0.59) ---------------------------
+
+
+def overload_entry(dispatcher, signature):
+    """The Python-callable compiled function of ``dispatcher`` for ``signature``: it unboxes
+    its arguments as those types without checking them, so the caller must have checked.
+    Numba 0.59 with NumPy 1.24 misses some matches of arguments to the engine's signature
+    (read-only arrays beside named tuples of arrays), which this gets around."""
+    return dispatcher.overloads[tuple(signature)].entry_point
 
 
 # -- the probe and the choice of path -------------------------------------------------------------

@@ -16,7 +16,7 @@ import numba
 import numpy as np
 
 from .. import _dropout
-from . import _threads, entry
+from . import _numba_private, _threads, entry
 from ._jit import compiled_entry, sources_stamp
 from .bundles import Model, Optimizer, Outputs, Steps, Workspace
 from .kernels.activations import activation_code
@@ -55,7 +55,8 @@ class Engine:
     def __init__(self, dtype):
         self.dtype = np.dtype(dtype)
         self._none = self._placeholders()
-        self._run = compiled_entry(entry.run, self._signature(), STAMP)
+        self._types = self._signature()
+        self._run = compiled_entry(entry.run, self._types, STAMP)
 
     def _placeholders(self):
         """Empty bundles for the arguments an operation does not use."""
@@ -92,8 +93,20 @@ class Engine:
         1.24 does not pass a writeable array for a read-only one)."""
         X, y = _readonly(X.view()), _readonly(y.view())
         with _call, one_blas_thread:
-            serial = numba.get_num_threads() == 1
-            return self._run(op, X, y, model, optimizer, steps._replace(serial=serial), work, out)
+            steps = steps._replace(serial=numba.get_num_threads() == 1)
+            arguments = (op, X, y, model, optimizer, steps, work, out)
+            try:
+                return self._run(*arguments)
+            except TypeError as exc:
+                return self._undispatched(arguments, exc)
+
+    def _undispatched(self, arguments, error):
+        """The compiled code called without Numba's dispatch, once the arguments are checked
+        to be of the compiled types: Numba 0.59's dispatcher misses some matches of bundles
+        of this engine's types (its type codes of read-only arrays inside a call)."""
+        if tuple(numba.typeof(a) for a in arguments) != self._types:
+            raise error
+        return _numba_private.overload_entry(self._run, self._types)(*arguments)
 
     def train_steps(self, X, y, model, optimizer, steps, work, losses):
         """Run the block ``steps`` on (X, y); ``losses`` gets each loss. Returns the number of
