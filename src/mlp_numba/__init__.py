@@ -10,6 +10,7 @@ True
 """
 
 from ._activation_spec import ACTIVATIONS
+from ._train_options import TrainOptions
 from ._training import TrainingProgress
 from ._validation import TrainingDivergedError
 from ._version import __version__
@@ -36,6 +37,7 @@ __all__ = [
     "ACTIVATIONS",
     "MLP",
     "MLPNumbaClassifier",
+    "TrainOptions",
     "TrainingDivergedError",
     "TrainingProgress",
     "TwoLayerNet",

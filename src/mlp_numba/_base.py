@@ -14,7 +14,8 @@ from . import _validation as v
 from ._activation_spec import resolve_activation
 from ._optimizer_spec import OPTIMIZERS
 from ._params import ParamDict
-from ._training import run_training
+from ._train_options import TrainOptions
+from ._training import Trainee, run_training
 
 
 class NetBase:
@@ -242,15 +243,31 @@ class NetBase:
         >>> len(stats["loss_history"]), len(stats["val_acc_history"])
         (20, 4)
         """
-        return run_training(
-            self, X, y, X_val, y_val, learning_rate=learning_rate,
-            learning_rate_decay=learning_rate_decay, reg=reg, num_iters=num_iters,
-            batch_size=batch_size, verbose=verbose, optimizer=optimizer,
-            optimizer_params=optimizer_params, schedule=schedule, schedule_params=schedule_params,
-            sampling=sampling, early_stopping=early_stopping,
-            iterations_per_epoch=iterations_per_epoch, callback=callback, progress=progress,
-            dropout=dropout,
-        )  # fmt: skip
+        options = TrainOptions.from_arguments(locals())
+        X, y, X_val, y_val = self._check_train_data(X, y, X_val, y_val)
+        options = options.checked()
+        state = self._optimizer_state_for(options.optimizer, options.optimizer_params)
+        runner = self._step_runner(
+            X, y, options.reg, options.batch_size, state, self._dropout_seed(options.dropout)
+        )
+        trainee = Trainee(
+            runner, self.predict, self.predict_proba, self.params, self._rng, self.dtype
+        )
+        return run_training(trainee, len(X), X_val, y_val, options, state)
+
+    def _dropout_seed(self, dropout):
+        """``None`` without dropout, else ``(seed, p)``: a hash seed drawn from the net's random
+        state (none is drawn without dropout, so that those runs keep the course's numbers)."""
+        if dropout == 0.0:
+            return None
+        if not self._ANY_DEPTH:
+            raise ValueError(
+                f"dropout: a {type(self).__name__} trains as the course's net, without dropout; "
+                "use mlp_numba.MLP (one hidden layer or more) to drop units"
+            )
+        rng = self._rng
+        bits = rng.integers(2**63) if rng is not None else np.random.randint(2**63 - 1)
+        return int(bits), dropout
 
     @classmethod
     def _restore(cls, sizes, activation, activation_params, dtype, params, rng):
@@ -277,12 +294,42 @@ class NetBase:
         >>> TwoLayerNet.load(path)
         TwoLayerNet(input_size=4, hidden_size=3, output_size=2, activation='tanh', dtype=float64)
         """
-        return _model_io.save_model(path, self, metadata=metadata, arrays=arrays)
+        return _model_io.write_record(path, self._to_record(metadata, arrays))
 
     @classmethod
     def load(cls, path):
         """Read a net written by :meth:`save` (no pickle); raises ModelFileError if damaged."""
-        return _model_io.load_model(path, cls).net
+        return cls._from_record(_model_io.read_record(path), path)
+
+    def _to_record(self, metadata=None, arrays=None):
+        """This net as a model file's record (``_model_io.ModelRecord``)."""
+        state = self.optimizer_state
+        optimizer = None if state is None else {k: state[k] for k in ("name", "params", "step")}
+        if optimizer is not None:
+            optimizer["buffers"] = state["buffers"]
+        return _model_io.ModelRecord(
+            class_name=type(self).__name__, sizes=self.sizes, activation=self.activation,
+            activation_params=self.activation_params, dtype=self.dtype,
+            params=dict(self.params), random_state=_model_io.rng_state(self._rng),
+            optimizer=optimizer, metadata={} if metadata is None else metadata,
+            arrays={} if arrays is None else arrays,
+        )  # fmt: skip
+
+    @classmethod
+    def _from_record(cls, record, path):
+        """A net of this class from the record read from the model file ``path``."""
+        if len(record.sizes) != 3 and not cls._ANY_DEPTH:
+            raise _model_io.ModelFileError(
+                f"{path} holds a net with {len(record.sizes) - 2} hidden layers; a "
+                f"{cls.__name__} has one: read it with mlp_numba.MLP"
+            )
+        with _model_io.damaged_if_invalid(path):
+            net = cls._restore(
+                record.sizes, record.activation, record.activation_params, record.dtype,
+                record.params, _model_io.rng_from_state(record.random_state),
+            )  # fmt: skip
+        net.optimizer_state = record.optimizer
+        return net
 
     def _check_features(self, name, X):
         """``X`` checked and converted to the net's dtype (``_validation.check_features``)."""

@@ -1,6 +1,8 @@
 """Model files: params, architecture and random state in one ``.npz``, read without pickle.
 
-The format itself; :mod:`mlp_numba.model_file` is its public face.
+The format itself, as plain records (:class:`ModelRecord`: arrays and a small metadata
+mapping) that know no net class: each net class builds itself from one and writes one
+(``_base.NetBase``); :mod:`mlp_numba.model_file` is the public face.
 
 The archive holds the four params under their own names, any extra arrays a caller keeps with the
 model (e.g. the CLI's preprocessing) under ``extra/<name>``, and one JSON document under
@@ -12,6 +14,7 @@ and read with ``allow_pickle=False``, so a file can neither run code nor be left
 
 from __future__ import annotations
 
+import contextlib
 import json
 import zipfile
 from dataclasses import dataclass, field
@@ -38,6 +41,30 @@ class ModelFileError(ValueError):
 
 
 @dataclass
+class ModelRecord:
+    """What a model file holds, as plain values and arrays."""
+
+    #: The saved net's class name (``TwoLayerNet``, ``MLP``).
+    class_name: str
+    #: The layer widths (inputs, hidden..., classes).
+    sizes: tuple
+    activation: str
+    activation_params: dict
+    dtype: np.dtype
+    #: The params by name, C-ordered.
+    params: dict
+    #: The state of the net's random Generator (``rng_state``), or None.
+    random_state: dict | None
+    #: ``{"name", "params", "step", "buffers"}`` (buffers: dicts of arrays like the params),
+    #: or None.
+    optimizer: dict | None
+    #: The caller's JSON metadata and extra numeric arrays.
+    metadata: dict = field(default_factory=dict)
+    arrays: dict = field(default_factory=dict)
+    library_version: str = __version__
+
+
+@dataclass
 class SavedModel:
     """What :func:`load_model` returns: the net and what was saved beside it."""
 
@@ -53,65 +80,42 @@ def model_path(path):
     return path if path.suffix == ".npz" else path.with_name(path.name + ".npz")
 
 
-def save_model(path, net, *, metadata=None, arrays=None):
-    """Write ``net`` to ``path`` (``.npz``) atomically; return the path written.
-
-    Parameters
-    ----------
-    path : str or os.PathLike
-        Where to write; ``.npz`` is appended when the name lacks it.
-    net : TwoLayerNet
-        The compiled or the reference net.
-    metadata : dict, optional
-        JSON-serialisable information kept with the model (e.g. the training settings).
-    arrays : dict of str to ndarray, optional
-        Extra numeric arrays kept with the model (e.g. the mean image used in preprocessing).
-
-    Returns
-    -------
-    pathlib.Path
-
-    Examples
-    --------
-    >>> import pathlib, tempfile
-    >>> from mlp_numba import TwoLayerNet
-    >>> net = TwoLayerNet(4, 3, 2, seed=0)
-    >>> path = save_model(pathlib.Path(tempfile.mkdtemp()) / "net", net)
-    >>> path.name
-    'net.npz'
-    >>> back = load_model(path, TwoLayerNet).net
-    >>> bool((back.params["W1"] == net.params["W1"]).all())
-    True
-    """
-    metadata = {} if metadata is None else metadata
-    arrays = {} if arrays is None else arrays
-    if not isinstance(metadata, dict):
-        raise TypeError(f"metadata must be a dict, got {type(metadata).__name__}")
-    if not isinstance(arrays, dict):
-        raise TypeError(f"arrays must be a dict, got {type(arrays).__name__}")
-    params = v.check_params(net.params, net.sizes, net.dtype)
+def write_record(path, record):
+    """Write ``record`` to ``path`` (``.npz`` appended when missing) atomically; return the
+    path written. TypeError when its metadata is not JSON or its arrays not numeric."""
+    if not isinstance(record.metadata, dict):
+        raise TypeError(f"metadata must be a dict, got {type(record.metadata).__name__}")
+    if not isinstance(record.arrays, dict):
+        raise TypeError(f"arrays must be a dict, got {type(record.arrays).__name__}")
     header = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
-        "library_version": __version__,
-        "class": type(net).__name__,
-        "sizes": list(net.sizes),
-        "activation": net.activation,
-        "activation_params": dict(net.activation_params),
-        "dtype": net.dtype.name,
-        "random_state": _rng_state(net._rng),
-        "optimizer": _optimizer_header(net.optimizer_state),
-        "metadata": metadata,
+        "library_version": record.library_version,
+        "class": record.class_name,
+        "sizes": list(record.sizes),
+        "activation": record.activation,
+        "activation_params": dict(record.activation_params),
+        "dtype": np.dtype(record.dtype).name,
+        "random_state": record.random_state,
+        "optimizer": _optimizer_header(record.optimizer),
+        "metadata": record.metadata,
     }
     try:
         document = json.dumps(header, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise TypeError(f"metadata must be JSON-serialisable with finite numbers: {exc}") from exc
-    contents = {_META_KEY: np.array(document)}
-    contents.update(zip(v.param_shapes(net.sizes), params, strict=True))
-    if net.optimizer_state is not None:
-        for i, buffers in enumerate(net.optimizer_state["buffers"]):
-            contents.update({f"{_OPTIMIZER}{i}/{k}": b for k, b in buffers.items()})
+    contents = {_META_KEY: np.array(document), **record.params}
+    for i, buffers in enumerate(record.optimizer["buffers"] if record.optimizer else ()):
+        contents.update({f"{_OPTIMIZER}{i}/{k}": b for k, b in buffers.items()})
+    contents.update(_extra_arrays(record.arrays))
+    path = model_path(path)
+    with atomic_write(path) as f:
+        np.savez(f, **contents)
+    return path
+
+
+def _extra_arrays(arrays):
+    contents = {}
     for name, value in arrays.items():
         if not isinstance(name, str) or not name:
             raise TypeError(f"arrays keys must be non-empty strings, got {name!r}")
@@ -119,15 +123,12 @@ def save_model(path, net, *, metadata=None, arrays=None):
         if value.dtype.kind not in "biuf":
             raise TypeError(f"arrays[{name!r}] must be numeric, got dtype {value.dtype}")
         contents[_EXTRA + name] = value
-    path = model_path(path)
-    with atomic_write(path) as f:
-        np.savez(f, **contents)
-    return path
+    return contents
 
 
-def load_model(path, cls):
-    """Read a model file written by :func:`save_model` into a net of class ``cls``: the reader
-    behind :func:`mlp_numba.model_file.load_model`, which documents it."""
+def read_record(path):
+    """The :class:`ModelRecord` of the model file ``path``; ModelFileError when it is not one,
+    is damaged or needs a newer mlp_numba (see :func:`mlp_numba.model_file.load_model`)."""
     path = Path(path)
     with open(path, "rb") as f:  # raises FileNotFoundError, IsADirectoryError, ...
         magic = f.read(4)
@@ -143,52 +144,49 @@ def load_model(path, cls):
         raise
     except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as exc:
         raise ModelFileError(f"{path} is damaged or not a model file: {exc}") from exc
+    with damaged_if_invalid(path):
+        return _record(path, contents)
+
+
+@contextlib.contextmanager
+def damaged_if_invalid(path):
+    """Within: a KeyError, TypeError or ValueError (a value the file should not hold) is a
+    ModelFileError saying that the file ``path`` is damaged."""
     try:
-        return _restore(path, cls, contents)
+        yield
     except ModelFileError:
         raise
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelFileError(f"{path} is damaged: {exc}") from exc
 
 
-def _restore(path, cls, contents):
+def _record(path, contents):
     header = _read_header(path, contents)
     sizes = tuple(header["sizes"])
-    if cls is None:
-        cls = _compiled_class(header.get("class"), sizes)
-    if len(sizes) != 3 and not cls._ANY_DEPTH:
-        raise ModelFileError(
-            f"{path} holds a net with {len(sizes) - 2} hidden layers; a {cls.__name__} has "
-            "one: read it with mlp_numba.MLP"
-        )
-    dtype = np.dtype(header["dtype"])
+    shapes = v.param_shapes(sizes)
     params = {}
-    for key in v.param_shapes(sizes):
+    for key, shape in shapes.items():
         if key not in contents:
             raise ModelFileError(f"{path} is damaged: it has no {key!r} array")
         params[key] = np.array(contents[key], order="C", copy=True)
-    rng = _rng_from_state(header["random_state"])
-    net = cls._restore(sizes, header["activation"], header["activation_params"], dtype, params, rng)
+        if params[key].shape != shape:
+            raise ModelFileError(f"{path} is damaged: params[{key!r}] must have shape {shape}")
     if not all(np.isfinite(p).all() for p in params.values()):
         raise ModelFileError(f"{path} is damaged: its params hold NaN or inf")
-    net.optimizer_state = _optimizer_state(path, header.get("optimizer"), contents, net)
-    arrays = {k[len(_EXTRA) :]: a for k, a in contents.items() if k.startswith(_EXTRA)}
+    dtype = np.dtype(header["dtype"])
+    rng_from_state(header["random_state"])  # checked here, rebuilt by the net
     metadata = header["metadata"]
     if not isinstance(metadata, dict):
         raise ModelFileError(f"{path} is damaged: its metadata is not a JSON object")
-    return SavedModel(net, metadata, arrays, str(header["library_version"]))
-
-
-def _compiled_class(name, sizes):
-    """The compiled class of a file's net: ``MLP`` when it was saved from one (or from a
-    reference ``MLP``) or has several hidden layers, else ``TwoLayerNet``."""
-    if name == "MLP" or len(sizes) != 3:
-        from .mlp import MLP
-
-        return MLP
-    from .net import TwoLayerNet
-
-    return TwoLayerNet
+    return ModelRecord(
+        class_name=str(header.get("class", "")), sizes=sizes, activation=header["activation"],
+        activation_params=header["activation_params"], dtype=dtype, params=params,
+        random_state=header["random_state"],
+        optimizer=_optimizer_state(path, header.get("optimizer"), contents, shapes, dtype),
+        metadata=metadata,
+        arrays={k[len(_EXTRA) :]: a for k, a in contents.items() if k.startswith(_EXTRA)},
+        library_version=str(header["library_version"]),
+    )  # fmt: skip
 
 
 def _read_header(path, contents):
@@ -225,14 +223,14 @@ def _read_header(path, contents):
     return header
 
 
-def _rng_state(rng):
+def rng_state(rng):
     if rng is None:
         return None
     state = rng.bit_generator.state
     return json.loads(json.dumps(state, default=lambda a: np.asarray(a).tolist()))
 
 
-def _rng_from_state(state):
+def rng_from_state(state):
     if state is None:
         return None
     if not isinstance(state, dict) or state.get("bit_generator") not in _BIT_GENERATORS:
@@ -252,7 +250,7 @@ def _optimizer_header(state):
             "buffers": len(state["buffers"])}  # fmt: skip
 
 
-def _optimizer_state(path, header, contents, net):
+def _optimizer_state(path, header, contents, shapes, dtype):
     """The saved optimizer state, checked against the net, or None when none was saved."""
     if header is None:
         return None
@@ -262,13 +260,13 @@ def _optimizer_state(path, header, contents, net):
         if not isinstance(step, int) or step < 0 or count != OPTIMIZERS[name][2]:
             raise ValueError(f"bad step {step!r} or buffer count {count!r}")
         buffers = [
-            {k: np.array(contents[f"{_OPTIMIZER}{i}/{k}"], order="C") for k in net.params}
+            {k: np.array(contents[f"{_OPTIMIZER}{i}/{k}"], order="C") for k in shapes}
             for i in range(count)
         ]
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelFileError(f"{path} is damaged: bad optimizer state ({exc})") from exc
     for buffer in buffers:
         for k, b in buffer.items():
-            if b.shape != net.params[k].shape or b.dtype != net.dtype:
+            if b.shape != shapes[k] or b.dtype != dtype:
                 raise ModelFileError(f"{path} is damaged: optimizer buffer {k!r} does not fit")
     return {"name": name, "params": values, "step": step, "buffers": buffers}

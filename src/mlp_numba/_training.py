@@ -1,23 +1,25 @@
 """The course's training loop, written once for the compiled net and the reference.
 
-Both nets' ``train`` run :func:`run_training`: it checks the arguments, draws the minibatches,
-keeps the histories, decays the learning rate at the epoch ends, prints the ``verbose`` lines,
-stops early, calls the callback and moves the progress bar. Only the optimizer steps
-themselves differ, and a net provides them as a :class:`StepRunner` (``net._step_runner``):
-compiled blocks of steps, or the reference's NumPy steps one at a time. Pure Python and
-NumPy, so the reference stays independent of the compiled engine.
+Both nets' ``train`` check their data and options, then run :func:`run_training`: it draws
+the minibatches, keeps the histories, decays the learning rate at the epoch ends, prints the
+``verbose`` lines, stops early, calls the callback and moves the progress bar. It knows no net
+class: a net hands it a :class:`Trainee`, whose optimizer steps are a :class:`StepRunner`
+(compiled blocks of steps, or the reference's NumPy steps one at a time), and whose scoring
+functions it calls at the epoch ends. Pure Python and NumPy, so the reference stays
+independent of the compiled engine.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 
 from . import _validation as v
-from ._optimizer_spec import resolve_optimizer, resolve_schedule, scheduled_rates
+from ._optimizer_spec import scheduled_rates
 from ._progress import progress_bar
 from ._training_plan import BatchSampler, make_early_stopping, validation_loss
 
@@ -67,50 +69,33 @@ class StepRunner(Protocol):
         """The accuracy of the current params on the last minibatch stepped on."""
 
 
-def _dropout_of(net, dropout):
-    """``None`` without dropout, else ``(seed, p)``: a hash seed drawn from the net's random
-    state (none is drawn without dropout, so that those runs keep the course's numbers)."""
-    p = v.check_float("dropout", dropout, minimum=0.0)
-    if p >= 1.0:
-        raise ValueError(f"dropout must be < 1 (the probability of dropping a unit), got {p}")
-    if p == 0.0:
-        return None
-    if not net._ANY_DEPTH:
-        raise ValueError(
-            f"dropout: a {type(net).__name__} trains as the course's net, without dropout; "
-            "use mlp_numba.MLP (one hidden layer or more) to drop units"
-        )
-    rng = net._rng
-    bits = rng.integers(2**63) if rng is not None else np.random.randint(2**63 - 1)
-    return int(bits), p
+@dataclass(frozen=True)
+class Trainee:
+    """What the training loop drives: a net's steps and what it scores with, all below it."""
+
+    #: The optimizer steps on the training data (:class:`StepRunner`).
+    runner: StepRunner
+    #: ``predict(X)`` and ``predict_proba(X)`` of the net being trained.
+    predict: Callable
+    predict_proba: Callable
+    #: The net's params (early stopping keeps and puts back the best).
+    params: dict
+    #: The net's Generator, or None for NumPy's global random state (the minibatches).
+    rng: object
+    dtype: np.dtype
 
 
-def run_training(net, X, y, X_val, y_val, *, learning_rate, learning_rate_decay, reg, num_iters,
-                 batch_size, verbose, optimizer, optimizer_params, schedule, schedule_params,
-                 sampling, early_stopping, iterations_per_epoch, callback, progress,
-                 dropout=0.0):  # fmt: skip
-    """``net.train``: the arguments are those of :meth:`mlp_numba.TwoLayerNet.train`."""
-    X, y, X_val, y_val = net._check_train_data(X, y, X_val, y_val)
-    learning_rate, learning_rate_decay, reg, num_iters, batch_size = v.check_train_args(
-        learning_rate, learning_rate_decay, reg, num_iters, batch_size
-    )
-    optimizer, optimizer_params = resolve_optimizer(optimizer, optimizer_params)
-    schedule, schedule_params = resolve_schedule(schedule, schedule_params)
-    if callback is not None and not callable(callback):
-        raise TypeError(f"callback must be callable, got {type(callback).__name__}")
-    if not isinstance(progress, (bool, np.bool_)):
-        raise TypeError(f"progress must be True or False, got {type(progress).__name__}")
-    num_train = len(X)
-    if iterations_per_epoch is None:
-        iterations_per_epoch = max(num_train / batch_size, 1)
-    else:
-        iterations_per_epoch = v.check_int("iterations_per_epoch", iterations_per_epoch, 1)
-    sampler = BatchSampler(net._rng, num_train, batch_size, sampling)
-    stopper = make_early_stopping(early_stopping)
-    state = net._optimizer_state_for(optimizer, optimizer_params)
-    runner = net._step_runner(X, y, reg, batch_size, state, _dropout_of(net, dropout))
+def run_training(trainee, num_train, X_val, y_val, options, state):
+    """``net.train``'s loop over ``options.num_iters`` steps on ``num_train`` rows, scored on
+    (X_val, y_val); ``options`` is a checked :class:`~mlp_numba.TrainOptions`, ``state`` the
+    optimizer state (its step count advances). Returns the history ``train`` returns."""
+    o = options
+    iterations_per_epoch = o.iterations_per_epoch or max(num_train / o.batch_size, 1)
+    sampler = BatchSampler(trainee.rng, num_train, o.batch_size, o.sampling)
+    stopper = make_early_stopping(o.early_stopping)
+    runner, num_iters, verbose, callback = trainee.runner, o.num_iters, o.verbose, o.callback
     history = {"loss_history": [], "train_acc_history": [], "val_acc_history": []}
-    base_rate = learning_rate
+    base_rate = learning_rate = o.learning_rate
 
     def is_epoch_end(it):
         return it % iterations_per_epoch == 0
@@ -118,7 +103,7 @@ def run_training(net, X, y, X_val, y_val, *, learning_rate, learning_rate_decay,
     def is_report(it):
         return bool(verbose) and it % 100 == 0
 
-    with progress_bar(num_iters, "train", enabled=bool(progress), required=True) as bar:
+    with progress_bar(num_iters, "train", enabled=o.progress, required=True) as bar:
         it, block = 0, 1
         while it < num_iters:
             # Run up to the next point where the course does something in Python.
@@ -132,8 +117,8 @@ def run_training(net, X, y, X_val, y_val, *, learning_rate, learning_rate_decay,
             started = time.perf_counter()
             batches = sampler.draw(end - it + 1)
             rates = scheduled_rates(
-                schedule, schedule_params, base_rate, learning_rate, it, len(batches), num_iters,
-                net.dtype,
+                o.schedule, o.schedule_params, base_rate, learning_rate, it, len(batches),
+                num_iters, trainee.dtype,
             )  # fmt: skip
             done, losses = runner.steps(batches, rates, state["step"])
             state["step"] += done
@@ -148,16 +133,16 @@ def run_training(net, X, y, X_val, y_val, *, learning_rate, learning_rate_decay,
                 print(f"iteration {end} / {num_iters}: loss {losses[done - 1]:f}")
             if is_epoch_end(end):
                 history["train_acc_history"].append(runner.last_batch_accuracy())
-                history["val_acc_history"].append(np.mean(net.predict(X_val) == y_val))
-                if schedule == "step":
-                    learning_rate *= learning_rate_decay
+                history["val_acc_history"].append(np.mean(trainee.predict(X_val) == y_val))
+                if o.schedule == "step":
+                    learning_rate *= o.learning_rate_decay
                 if stopper is not None:
                     val_loss = (
-                        validation_loss(net.predict_proba(X_val), y_val)
+                        validation_loss(trainee.predict_proba(X_val), y_val)
                         if stopper.monitor == "val_loss"
                         else None
                     )
-                    if stopper.update(history["val_acc_history"][-1], val_loss, it, net.params):
+                    if stopper.update(history["val_acc_history"][-1], val_loss, it, trainee.params):
                         break
             if bar.shown or callback is not None:
                 progress = TrainingProgress(it, num_iters, float(losses[done - 1]), history)
@@ -166,6 +151,6 @@ def run_training(net, X, y, X_val, y_val, *, learning_rate, learning_rate_decay,
                 if callback is not None and callback(progress) is False:
                     break
     if stopper is not None:
-        stopper.restore(net.params)
+        stopper.restore(trainee.params)
         history.update(stopper.summary())
     return history

@@ -15,6 +15,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets, unique_labels
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._train_options import TrainOptions
 from .net import TwoLayerNet
 
 
@@ -194,21 +195,13 @@ class MLPNumbaClassifier(ClassifierMixin, BaseEstimator):
             stopping = {"patience": self.patience}
         batch_size = min(self.batch_size, len(X))
         per_epoch = max(math.ceil(len(X) / batch_size), 1)
-        history = self.net_.train(
-            X,
-            codes,
-            X_val,
-            y_val,
-            early_stopping=stopping,
-            learning_rate=self.learning_rate,
-            learning_rate_decay=self.learning_rate_decay,
-            reg=self.reg,
-            num_iters=epochs * per_epoch,
-            batch_size=batch_size,
-            optimizer=self.optimizer,
-            schedule=self.schedule,
-            iterations_per_epoch=per_epoch,
-        )
+        options = TrainOptions(
+            early_stopping=stopping, learning_rate=self.learning_rate,
+            learning_rate_decay=self.learning_rate_decay, reg=self.reg,
+            num_iters=epochs * per_epoch, batch_size=batch_size, optimizer=self.optimizer,
+            schedule=self.schedule, iterations_per_epoch=per_epoch,
+        )  # fmt: skip
+        history = self.net_.train(X, codes, X_val, y_val, **options.as_kwargs())
         losses = np.asarray(history["loss_history"], dtype=np.float64)
         done = max(1, math.ceil(len(losses) / per_epoch))
         self.loss_curve_ += [float(chunk.mean()) for chunk in np.array_split(losses, done)]

@@ -31,6 +31,7 @@ import numpy as np
 from . import _validation as v
 from ._atomic import atomic_write
 from ._progress import progress_bar
+from ._train_options import TrainOptions
 from .net import TwoLayerNet
 
 #: The hyperparameters a trial takes, with the values used when a space leaves them out.
@@ -155,19 +156,14 @@ def _trial(index, config, data, epochs, batch_size, seed, threads):
     started = time.perf_counter()
     status = "ok"
     try:
-        net.train(
-            np.array(X_train),  # a private, writeable copy: joblib may hand over a memory map
-            y_train,
-            X_val,
-            y_val,
+        options = TrainOptions(
             learning_rate=settings["learning_rate"],
-            learning_rate_decay=settings["learning_rate_decay"],
-            reg=settings["reg"],
-            num_iters=epochs * per_epoch,
-            batch_size=batch_size,
-            optimizer=settings["optimizer"],
-            iterations_per_epoch=per_epoch,
-        )
+            learning_rate_decay=settings["learning_rate_decay"], reg=settings["reg"],
+            num_iters=epochs * per_epoch, batch_size=batch_size,
+            optimizer=settings["optimizer"], iterations_per_epoch=per_epoch,
+        )  # fmt: skip
+        # A private, writeable copy of X: joblib may hand over a memory map.
+        net.train(np.array(X_train), y_train, X_val, y_val, **options.as_kwargs())
         val_acc = float((net.predict(X_val) == y_val).mean())
     except FloatingPointError:  # TrainingDivergedError: a rate too large is a result too
         status, val_acc = "diverged", 0.0

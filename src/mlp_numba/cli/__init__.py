@@ -69,29 +69,50 @@ def _positive_float(text):
 
 
 def build_parser():
+    """The command line's parser: one sub-command per task, each built by its own function."""
     parser = _Parser(prog="mlp-numba", description="Train and use two-layer softmax networks.")
     parser.add_argument("--version", action="version", version=f"mlp-numba {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     commands.required = True
+    _add_train(commands)
+    _add_search(commands)
+    _add_evaluate_and_predict(commands)
+    commands.add_parser("info", help="versions, threads, BLAS and cache folders")
+    return parser
 
+
+def _add_train(commands):
     train = commands.add_parser("train", help="train a net and save it with its history and plots")
     data = train.add_argument_group("data")
+    _add_data_source(data)
     data.add_argument(
+        "--num-validation", type=_positive_int, help="validation rows taken from the training set"
+    )
+    net = train.add_argument_group("net and training (defaults depend on the data set)")
+    _add_architecture(net)
+    _add_training(net)
+    out = train.add_argument_group("output")
+    out.add_argument("--output", "-o", help="output folder (default: runs/<dataset>-<date>-<time>)")
+    out.add_argument("--no-plots", action="store_true", help="do not write PNG plots")
+    out.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+
+
+def _add_data_source(group):
+    group.add_argument(
         "--dataset",
         choices=DATASETS,
         default="digits",
         help="data set (default: digits, bundled with scikit-learn)",
     )
-    data.add_argument("--data-dir", help="folder holding the data set's files")
-    data.add_argument(
+    group.add_argument("--data-dir", help="folder holding the data set's files")
+    group.add_argument(
         "--download",
         action="store_true",
         help="fetch missing data files (checksum-verified) into the data dir",
     )
-    data.add_argument(
-        "--num-validation", type=_positive_int, help="validation rows taken from the training set"
-    )
-    net = train.add_argument_group("net and training (defaults depend on the data set)")
+
+
+def _add_architecture(net):
     width = net.add_mutually_exclusive_group()
     width.add_argument("--hidden-size", type=_positive_int, help="one hidden layer this wide")
     width.add_argument(
@@ -108,6 +129,14 @@ def build_parser():
         help=f"one of: {', '.join(ACTIVATIONS)} (default: relu)",
     )
     net.add_argument("--std", type=_nonnegative_float, help="scale of the initial weights")
+    net.add_argument(
+        "--dtype",
+        choices=("float64", "float32"),
+        help="default: float32 for mnist, else float64",
+    )
+
+
+def _add_training(net):
     net.add_argument("--learning-rate", type=_positive_float)
     net.add_argument("--decay", type=_positive_float, help="learning-rate factor per epoch")
     net.add_argument(
@@ -149,22 +178,15 @@ def build_parser():
         "--batch-size", type=_positive_int, help="default: 200 (128 for deeper nets on mnist)"
     )
     net.add_argument(
-        "--dtype",
-        choices=("float64", "float32"),
-        help="default: float32 for mnist, else float64",
-    )
-    net.add_argument(
         "--seed",
         type=int,
         default=0,
         help="seeds the initial weights, minibatches and validation split",
     )
     net.add_argument("--threads", type=_positive_int, help="Numba and BLAS threads")
-    out = train.add_argument_group("output")
-    out.add_argument("--output", "-o", help="output folder (default: runs/<dataset>-<date>-<time>)")
-    out.add_argument("--no-plots", action="store_true", help="do not write PNG plots")
-    out.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 
+
+def _add_search(commands):
     search = commands.add_parser(
         "search", help="grid or random search of hyperparameters on a validation split"
     )
@@ -192,6 +214,8 @@ def build_parser():
     search.add_argument("--output", "-o", help="default: runs/search-<dataset>-<date>-<time>")
     search.add_argument("--quiet", "-q", action="store_true")
 
+
+def _add_evaluate_and_predict(commands):
     evaluate = commands.add_parser("evaluate", help="accuracy of a saved model on a data set")
     evaluate.add_argument("model", help="a model file written by 'mlp-numba train'")
     evaluate.add_argument("--dataset", choices=DATASETS, required=True)
@@ -203,9 +227,6 @@ def build_parser():
     predict.add_argument("input", help=".npy file of raw inputs (images) or one input")
     predict.add_argument("--output", "-o", help="write the predictions to this .npy file")
     predict.add_argument("--proba", action="store_true", help="class probabilities instead")
-
-    commands.add_parser("info", help="versions, threads, BLAS and cache folders")
-    return parser
 
 
 def main(argv=None):

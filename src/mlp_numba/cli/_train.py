@@ -14,6 +14,7 @@ from pathlib import Path
 
 from .._atomic import atomic_write
 from .._progress import progress_bar
+from .._train_options import TrainOptions
 from .._version import __version__
 from ..datasets import prepare
 from ..net import TwoLayerNet
@@ -112,103 +113,107 @@ class _StopOnSigint:
 
 
 def run_train(args):
+    settings = _checked_settings(args)
+    limit_threads(args.threads)
+    out_dir = Path(args.output or Path("runs") / f"{args.dataset}-{datetime.now():%Y%m%d-%H%M%S}")
+    data = prepare(
+        args.dataset, args.data_dir, download=args.download,
+        num_validation=args.num_validation, seed=args.seed, dtype=settings["dtype"],
+        progress=not args.quiet,
+    )  # fmt: skip
+    options = _options(args, settings, len(data.X_train))
+    _announce(args.dataset, settings, data, options)
+    net = _new_net(settings, data, args.seed)
+    with _StopOnSigint() as sigint:
+        report, history = _train(net, data, options, sigint, quiet=args.quiet)
+        report.update(library_version=__version__, dataset=args.dataset, settings=settings)
+        written = _write_outputs(out_dir, net, data, history, report, plots=not args.no_plots)
+    _summarise(report, options.num_iters, written)
+    return EXIT_INTERRUPTED if report["interrupted"] else 0
+
+
+def _checked_settings(args):
     if args.seed < 0:
         raise UserError(f"--seed must be >= 0, got {args.seed}")
     settings = _settings(args)
     if settings["dropout"] and "hidden_sizes" not in settings:
         raise UserError("--dropout needs --hidden-sizes (an MLP): --hidden-size trains the "
                         "course's net, without dropout")  # fmt: skip
-    limit_threads(args.threads)
-    out_dir = Path(args.output or Path("runs") / f"{args.dataset}-{datetime.now():%Y%m%d-%H%M%S}")
-    data = prepare(
-        args.dataset,
-        args.data_dir,
-        download=args.download,
-        num_validation=args.num_validation,
-        seed=args.seed,
-        dtype=settings["dtype"],
-        progress=not args.quiet,
-    )
-    num_train = len(data.X_train)
-    iterations_per_epoch = max(math.ceil(num_train / settings["batch_size"]), 1)
-    num_iters = settings["iterations"] or settings["epochs"] * iterations_per_epoch
+    return settings
+
+
+def _options(args, settings, num_train):
+    """The :class:`~mlp_numba.TrainOptions` of the settings, on ``num_train`` rows."""
+    per_epoch = max(math.ceil(num_train / settings["batch_size"]), 1)
+    stopping = None if args.early_stopping is None else {"patience": args.early_stopping}
+    return TrainOptions(
+        learning_rate=settings["learning_rate"], learning_rate_decay=settings["decay"],
+        reg=settings["reg"], num_iters=settings["iterations"] or settings["epochs"] * per_epoch,
+        batch_size=settings["batch_size"], iterations_per_epoch=per_epoch,
+        optimizer=settings["optimizer"], schedule=settings["schedule"],
+        sampling=settings["sampling"], dropout=settings["dropout"], early_stopping=stopping,
+    )  # fmt: skip
+
+
+def _announce(dataset, settings, data, options):
     print(
-        f"training on {args.dataset}: {num_train} train / {len(data.X_val)} validation / "
+        f"training on {dataset}: {len(data.X_train)} train / {len(data.X_val)} validation / "
         f"{len(data.X_test)} test rows, {data.num_features}-{_hidden(settings)}-"
-        f"{data.num_classes} {settings['activation']} net, {num_iters} iterations of "
+        f"{data.num_classes} {settings['activation']} net, {options.num_iters} iterations of "
         f"{settings['optimizer']}",
         flush=True,
     )
-    net = _new_net(settings, data, args.seed)
-    bar = progress_bar(num_iters, "train", enabled=not args.quiet)
 
-    with _StopOnSigint() as sigint:
 
-        def on_progress(progress):
-            bar.update(progress.iteration, progress.summary())
-            return not sigint.requested
+def _train(net, data, options, sigint, quiet):
+    """Train with a progress bar until done, stopped early or interrupted; returns the
+    report's figures and the history."""
+    bar = progress_bar(options.num_iters, "train", enabled=not quiet)
 
-        started = time.perf_counter()
-        _warm_up(net, data)
-        compile_seconds = time.perf_counter() - started
-        started = time.perf_counter()
-        history = net.train(
-            data.X_train,
-            data.y_train,
-            data.X_val,
-            data.y_val,
-            learning_rate=settings["learning_rate"],
-            learning_rate_decay=settings["decay"],
-            reg=settings["reg"],
-            num_iters=num_iters,
-            batch_size=settings["batch_size"],
-            iterations_per_epoch=iterations_per_epoch,
-            optimizer=settings["optimizer"],
-            schedule=settings["schedule"],
-            sampling=settings["sampling"],
-            dropout=settings["dropout"],
-            early_stopping=(
-                None if args.early_stopping is None else {"patience": args.early_stopping}
-            ),
-            callback=on_progress,
-        )
-        seconds = time.perf_counter() - started
-        bar.close()
-        done = len(history["loss_history"])
-        stopped_early = bool(history.get("stopped_early"))
-        interrupted = done < num_iters and not stopped_early
+    def on_progress(progress):
+        bar.update(progress.iteration, progress.summary())
+        return not sigint.requested
 
-        val_acc = float((net.predict(data.X_val) == data.y_val).mean())
-        test_acc = float((net.predict(data.X_test) == data.y_test).mean())
-        report = {
-            "library_version": __version__,
-            "dataset": args.dataset,
-            "settings": settings,
-            "iterations_per_epoch": iterations_per_epoch,
-            "iterations_done": done,
-            "interrupted": interrupted,
-            "stopped_early": stopped_early,
-            "best_iteration": history.get("best_iteration"),
-            "train_seconds": seconds,
-            "compile_seconds": compile_seconds,
-            "val_accuracy": val_acc,
-            "test_accuracy": test_acc,
-        }
-        written = _write_outputs(out_dir, net, data, history, report, plots=not args.no_plots)
+    started = time.perf_counter()
+    _warm_up(net, data)
+    compile_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    history = net.train(
+        data.X_train, data.y_train, data.X_val, data.y_val,
+        **options.replace(callback=on_progress).as_kwargs(),
+    )  # fmt: skip
+    seconds = time.perf_counter() - started
+    bar.close()
+    done = len(history["loss_history"])
+    stopped_early = bool(history.get("stopped_early"))
+    report = {
+        "iterations_per_epoch": options.iterations_per_epoch,
+        "iterations_done": done,
+        "interrupted": done < options.num_iters and not stopped_early,
+        "stopped_early": stopped_early,
+        "best_iteration": history.get("best_iteration"),
+        "train_seconds": seconds,
+        "compile_seconds": compile_seconds,
+        "val_accuracy": float((net.predict(data.X_val) == data.y_val).mean()),
+        "test_accuracy": float((net.predict(data.X_test) == data.y_test).mean()),
+    }
+    return report, history
 
-    if stopped_early:
+
+def _summarise(report, num_iters, written):
+    done = report["iterations_done"]
+    if report["stopped_early"]:
         print(f"stopped early after {done} iterations; kept the params of iteration "
-              f"{history['best_iteration']}")  # fmt: skip
-    if interrupted:
+              f"{report['best_iteration']}")  # fmt: skip
+    if report["interrupted"]:
         print(f"training interrupted at iteration {done} of {num_iters}; the model trained "
               "so far is saved", file=sys.stderr)  # fmt: skip
     print(
-        f"trained {done} iterations in {seconds:.2f} s (compiled code ready in "
-        f"{compile_seconds:.2f} s); validation accuracy {val_acc:.4f}"
+        f"trained {done} iterations in {report['train_seconds']:.2f} s (compiled code ready in "
+        f"{report['compile_seconds']:.2f} s); validation accuracy {report['val_accuracy']:.4f}"
     )
-    print(f"test accuracy: {test_acc:.4f}")
+    print(f"test accuracy: {report['test_accuracy']:.4f}")
     print(f"wrote {', '.join(str(p) for p in written)}")
-    return EXIT_INTERRUPTED if interrupted else 0
 
 
 def _hidden(settings):
