@@ -97,30 +97,6 @@ def view_of(context, builder, source_type, value, view_type, shape=None, strides
     return view._getvalue()
 
 
-@intrinsic
-def matrix(typingctx, vector, start, rows, cols):
-    """The C-contiguous (rows, cols) view of ``vector[start : start + rows * cols]``, a 1-d
-    C-contiguous array: how a net of any depth finds its layers in one packed vector. Bounds
-    are the caller's to respect."""
-    if not isinstance(vector, types.Array) or vector.ndim != 1 or vector.layout != "C":
-        return None
-    result = vector.copy(ndim=2)
-
-    def codegen(context, builder, signature, arguments):
-        source = make_array(vector)(context, builder, value=arguments[0])
-        offset, n_rows, n_cols = (
-            context.cast(builder, arguments[i], signature.args[i], types.intp) for i in (1, 2, 3)
-        )
-        itemsize = source.itemsize
-        view = make_array(result)(context, builder)
-        data = builder.gep(source.data, [offset])
-        strides = [builder.mul(n_cols, itemsize), itemsize]
-        fill_view(context, builder, view, source, data, [n_rows, n_cols], strides)
-        return impl_ret_borrowed(context, builder, result, view._getvalue())
-
-    return result(vector, types.intp, types.intp, types.intp), codegen
-
-
 #: The unsigned integer type of each float's width.
 _BITS = {types.float64: types.uint64, types.float32: types.uint32}
 

@@ -25,11 +25,17 @@ gradients read; ``work.A`` keeps the activations, which the derivatives of some 
 from __future__ import annotations
 
 import numpy as np
+from llvmlite import ir
+from numba import types
+from numba.core import cgutils
+from numba.core.imputils import impl_ret_borrowed
+from numba.extending import intrinsic
+from numba.np.arrayobj import make_array
 
 from .._jit import kernel, view
 from .activations import activate_rows, activation_grad_rows
 from .blas import gemm, gemm_accumulate
-from .common import cast, chunk_bounds, magnitude_bits, matrix, max_magnitude_bits, sum_chunk
+from .common import cast, chunk_bounds, fill_view, magnitude_bits, max_magnitude_bits, sum_chunk
 from .layers import (
     GRADIENT,
     GRADIENT_OF_INPUT,
@@ -52,33 +58,93 @@ def param_start(widths, layer):
     return start
 
 
-@kernel
-def hidden_start(widths, layer, rows):
-    """Where hidden layer ``layer``'s (rows, width) block starts in a packed buffer."""
-    start = 0
-    for k in range(1, layer):
-        start += widths[k]
-    return start * rows
+def _offsets(context, builder, widths_type, widths, layer):
+    """LLVM values: where ``W{layer}`` starts in the packed params, how many hidden units the
+    layers below ``layer`` have, and the widths' array struct (a loop over those layers)."""
+    intp = context.get_value_type(types.intp)
+    w = make_array(widths_type)(context, builder, value=widths)
+    zero, one = ir.Constant(intp, 0), ir.Constant(intp, 1)
+    param, units = (
+        cgutils.alloca_once_value(builder, zero),
+        cgutils.alloca_once_value(builder, zero),
+    )
+    with cgutils.for_range(builder, builder.sub(layer, one)) as loop:
+        k = builder.add(loop.index, one)
+        below = _width(context, builder, widths_type, w, builder.sub(k, one))
+        width = _width(context, builder, widths_type, w, k)
+        size = builder.add(builder.mul(below, width), width)
+        builder.store(builder.add(builder.load(param), size), param)
+        builder.store(builder.add(builder.load(units), width), units)
+    return builder.load(param), builder.load(units), w
 
 
-@view
-def weight(vector, widths, layer):
-    """``W{layer}`` in the packed ``vector`` (the params, the gradients or a state)."""
-    return matrix(vector, param_start(widths, layer), widths[layer - 1], widths[layer])
+def _width(context, builder, widths_type, w, index):
+    pointer = cgutils.get_item_pointer(context, builder, widths_type, w, [index])
+    return context.cast(builder, builder.load(pointer), widths_type.dtype, types.intp)
 
 
-@view
-def bias(vector, widths, layer):
+def _layer_view(kind):
+    """An intrinsic for ``kind`` of a layer in a packed vector (see :func:`weight`): each call
+    site emits a short loop and a view, where a helper inlined as Numba IR would be copied and
+    typed anew at each of the many call sites."""
+
+    def typer(typingctx, vector, widths, layer, rows=None):
+        if not (isinstance(vector, types.Array) and vector.ndim == 1 and vector.layout == "C"):
+            return None
+        result = vector.copy(ndim=1 if kind == "bias" else 2)
+
+        def codegen(context, builder, signature, arguments):
+            layer_value = context.cast(builder, arguments[2], signature.args[2], types.intp)
+            start, units, w = _offsets(context, builder, widths, arguments[1], layer_value)
+            source = make_array(vector)(context, builder, value=arguments[0])
+            cols = _width(context, builder, widths, w, layer_value)
+            if kind == "hidden":
+                rows_value = context.cast(builder, arguments[3], signature.args[3], types.intp)
+                start, shape = builder.mul(units, rows_value), [rows_value, cols]
+            else:
+                below = _width(
+                    context,
+                    builder,
+                    widths,
+                    w,
+                    builder.sub(layer_value, ir.Constant(layer_value.type, 1)),
+                )
+                if kind == "bias":
+                    start, shape = builder.add(start, builder.mul(below, cols)), [cols]
+                else:
+                    shape = [below, cols]
+            itemsize = source.itemsize
+            strides = [itemsize] if kind == "bias" else [builder.mul(cols, itemsize), itemsize]
+            view = make_array(result)(context, builder)
+            fill_view(
+                context, builder, view, source, builder.gep(source.data, [start]), shape, strides
+            )
+            return impl_ret_borrowed(context, builder, result, view._getvalue())
+
+        arguments = (vector, widths, layer) if rows is None else (vector, widths, layer, rows)
+        return result(*arguments), codegen
+
+    return typer
+
+
+@intrinsic
+def weight(typingctx, vector, widths, layer):
+    """``W{layer}`` in the packed ``vector`` (the params, the gradients or a state): a C-ordered
+    (widths[layer - 1], widths[layer]) view."""
+    return _layer_view("weight")(typingctx, vector, widths, layer)
+
+
+@intrinsic
+def bias(typingctx, vector, widths, layer):
     """``b{layer}`` in the packed ``vector``."""
-    start = param_start(widths, layer) + widths[layer - 1] * widths[layer]
-    return vector[start : start + widths[layer]]
+    return _layer_view("bias")(typingctx, vector, widths, layer)
 
 
-@view
-def hidden(buffer, widths, layer, rows):
+@intrinsic
+def hidden(typingctx, buffer, widths, layer, rows):
     """Hidden layer ``layer``'s (rows, width) block of a packed buffer (``work.Z``, ``A``,
     ``G``)."""
-    return matrix(buffer, hidden_start(widths, layer, rows), rows, widths[layer])
+    return _layer_view("hidden")(typingctx, buffer, widths, layer, rows)
 
 
 @view
