@@ -89,68 +89,91 @@ def run_training(trainee, num_train, X_val, y_val, options, state):
     """``net.train``'s loop over ``options.num_iters`` steps on ``num_train`` rows, scored on
     (X_val, y_val); ``options`` is a checked :class:`~mlp_numba.TrainOptions`, ``state`` the
     optimizer state (its step count advances). Returns the history ``train`` returns."""
-    o = options
-    iterations_per_epoch = o.iterations_per_epoch or max(num_train / o.batch_size, 1)
-    sampler = BatchSampler(trainee.rng, num_train, o.batch_size, o.sampling)
-    stopper = make_early_stopping(o.early_stopping)
-    runner, num_iters, verbose, callback = trainee.runner, o.num_iters, o.verbose, o.callback
-    history = {"loss_history": [], "train_acc_history": [], "val_acc_history": []}
-    base_rate = learning_rate = o.learning_rate
+    loop = _Loop(trainee, num_train, X_val, y_val, options, state)
+    with progress_bar(options.num_iters, "train", enabled=options.progress, required=True) as bar:
+        loop.run(bar)
+    if loop.stopper is not None:
+        loop.stopper.restore(trainee.params)
+        loop.history.update(loop.stopper.summary())
+    return loop.history
 
-    def is_epoch_end(it):
-        return it % iterations_per_epoch == 0
 
-    def is_report(it):
-        return bool(verbose) and it % 100 == 0
+class _Loop:
+    """The state of one ``train`` call's loop: blocks of compiled steps between the points
+    where the course does something in Python (an epoch end, a ``verbose`` line)."""
 
-    with progress_bar(num_iters, "train", enabled=o.progress, required=True) as bar:
-        it, block = 0, 1
+    def __init__(self, trainee, num_train, X_val, y_val, options, state):
+        self.trainee, self.X_val, self.y_val, self.o, self.state = (
+            trainee, X_val, y_val, options, state
+        )  # fmt: skip
+        self.per_epoch = options.iterations_per_epoch or max(num_train / options.batch_size, 1)
+        self.sampler = BatchSampler(trainee.rng, num_train, options.batch_size, options.sampling)
+        self.stopper = make_early_stopping(options.early_stopping)
+        self.history = {"loss_history": [], "train_acc_history": [], "val_acc_history": []}
+        self.learning_rate = options.learning_rate
+
+    def is_epoch_end(self, it):
+        return it % self.per_epoch == 0
+
+    def is_report(self, it):
+        return bool(self.o.verbose) and it % 100 == 0
+
+    def run(self, bar):
+        it, block, num_iters = 0, 1, self.o.num_iters
         while it < num_iters:
-            # Run up to the next point where the course does something in Python.
             end = it
             while (
                 end < num_iters - 1
                 and end - it + 1 < block
-                and not (is_epoch_end(end) or is_report(end))
+                and not (self.is_epoch_end(end) or self.is_report(end))
             ):
                 end += 1
             started = time.perf_counter()
-            batches = sampler.draw(end - it + 1)
-            rates = scheduled_rates(
-                o.schedule, o.schedule_params, base_rate, learning_rate, it, len(batches),
-                num_iters, trainee.dtype,
-            )  # fmt: skip
-            done, losses = runner.steps(batches, rates, state["step"])
-            state["step"] += done
-            history["loss_history"].extend(losses[:done])
-            if done < len(batches):
-                raise v.TrainingDivergedError(it + done, losses[done], history)
+            done, losses = self._steps(it, end)
             it = end + 1
             seconds = time.perf_counter() - started
             block = min(MAX_BLOCK, max(1, round(done * BLOCK_SECONDS / max(seconds, 1e-9))))
-
-            if is_report(end):
+            if self.is_report(end):
                 print(f"iteration {end} / {num_iters}: loss {losses[done - 1]:f}")
-            if is_epoch_end(end):
-                history["train_acc_history"].append(runner.last_batch_accuracy())
-                history["val_acc_history"].append(np.mean(trainee.predict(X_val) == y_val))
-                if o.schedule == "step":
-                    learning_rate *= o.learning_rate_decay
-                if stopper is not None:
-                    val_loss = (
-                        validation_loss(trainee.predict_proba(X_val), y_val)
-                        if stopper.monitor == "val_loss"
-                        else None
-                    )
-                    if stopper.update(history["val_acc_history"][-1], val_loss, it, trainee.params):
-                        break
-            if bar.shown or callback is not None:
-                progress = TrainingProgress(it, num_iters, float(losses[done - 1]), history)
-                if bar.shown:
-                    bar.update(it, progress.summary())
-                if callback is not None and callback(progress) is False:
-                    break
-    if stopper is not None:
-        stopper.restore(trainee.params)
-        history.update(stopper.summary())
-    return history
+            if self.is_epoch_end(end) and self._epoch_end(it):
+                break
+            if (bar.shown or self.o.callback is not None) and self._progress(
+                bar, it, losses[done - 1]
+            ):
+                break
+
+    def _steps(self, it, end):
+        """Steps it..end in one block; raises TrainingDivergedError when one diverged."""
+        o = self.o
+        batches = self.sampler.draw(end - it + 1)
+        rates = scheduled_rates(
+            o.schedule, o.schedule_params, o.learning_rate, self.learning_rate, it,
+            len(batches), o.num_iters, self.trainee.dtype,
+        )  # fmt: skip
+        done, losses = self.trainee.runner.steps(batches, rates, self.state["step"])
+        self.state["step"] += done
+        self.history["loss_history"].extend(losses[:done])
+        if done < len(batches):
+            raise v.TrainingDivergedError(it + done, losses[done], self.history)
+        return done, losses
+
+    def _epoch_end(self, it):
+        """The accuracies, the decay and early stopping; returns whether to stop."""
+        trainee, history = self.trainee, self.history
+        history["train_acc_history"].append(trainee.runner.last_batch_accuracy())
+        history["val_acc_history"].append(np.mean(trainee.predict(self.X_val) == self.y_val))
+        if self.o.schedule == "step":
+            self.learning_rate *= self.o.learning_rate_decay
+        if self.stopper is None:
+            return False
+        val_loss = None
+        if self.stopper.monitor == "val_loss":
+            val_loss = validation_loss(trainee.predict_proba(self.X_val), self.y_val)
+        return self.stopper.update(history["val_acc_history"][-1], val_loss, it, trainee.params)
+
+    def _progress(self, bar, it, loss):
+        """The progress bar and the callback; returns whether the callback asked to stop."""
+        progress = TrainingProgress(it, self.o.num_iters, float(loss), self.history)
+        if bar.shown:
+            bar.update(it, progress.summary())
+        return self.o.callback is not None and self.o.callback(progress) is False
