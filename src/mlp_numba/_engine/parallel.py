@@ -17,7 +17,7 @@ import numpy as np
 
 from ._jit import kernel, view
 from ._region import parallel_region
-from .kernels.common import chunk_bounds, magnitude_bits, max_magnitude_bits
+from .kernels.common import chunk_bounds, magnitude_bits, max_magnitude_bits, readonly
 from .kernels.layers import copy_row, scores_to_outputs, softmax_cross_entropy_rows
 from .kernels.reductions import flat
 from .kernels.stack import (
@@ -103,7 +103,7 @@ def _forward_backward_block(lo, hi, p, rows, task, X, y, model, work):
             r = idx[i]
             largest = max(largest, copy_row(X[r], work.Xb[i]))
             yb[i] = y[r]
-        first_layer_rows(lo, hi, work.Xb, model, work)
+        first_layer_rows(lo, hi, readonly(work.Xb), model, work)
     else:
         for i in range(lo, hi):
             yb[i] = y[i]

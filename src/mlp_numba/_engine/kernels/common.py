@@ -97,6 +97,20 @@ def view_of(context, builder, source_type, value, view_type, shape=None, strides
     return view._getvalue()
 
 
+@intrinsic
+def readonly(typingctx, a):
+    """The array ``a`` typed as read-only (the same memory, the same data model): a kernel
+    called with it and with a read-only input is then compiled once, not once per kind."""
+    if not isinstance(a, types.Array):
+        return None
+    result = a.copy(readonly=True)
+
+    def codegen(context, builder, signature, arguments):
+        return impl_ret_borrowed(context, builder, result, arguments[0])
+
+    return result(a), codegen
+
+
 #: The unsigned integer type of each float's width.
 _BITS = {types.float64: types.uint64, types.float32: types.uint32}
 

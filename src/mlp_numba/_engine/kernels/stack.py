@@ -35,7 +35,15 @@ from numba.np.arrayobj import make_array
 from .._jit import kernel, view
 from .activations import activate_rows, activation_grad_rows
 from .blas import gemm, gemm_accumulate
-from .common import cast, chunk_bounds, fill_view, magnitude_bits, max_magnitude_bits, sum_chunk
+from .common import (
+    cast,
+    chunk_bounds,
+    fill_view,
+    magnitude_bits,
+    max_magnitude_bits,
+    readonly,
+    sum_chunk,
+)
 from .layers import (
     GRADIENT,
     GRADIENT_OF_INPUT,
@@ -345,11 +353,11 @@ def weight_block(p, task, X, model, work):
     if layer == 1 and task.mode == GRADIENT_OF_INPUT:
         norm = weight_rows(lo, hi, task, X, G, W, dW, start)
     elif layer == 1:
-        norm = weight_rows(lo, hi, task, work.Xb, G, W, dW, start)
+        norm = weight_rows(lo, hi, task, readonly(work.Xb), G, W, dW, start)
     else:
         rows, dropping = work.S.shape[0], task.drop_threshold > 0
         A = outputs_seen(work, widths, layer - 1, rows, dropping)
-        norm = weight_rows(lo, hi, task, A, G, W, dW, start)
+        norm = weight_rows(lo, hi, task, readonly(A), G, W, dW, start)
     work.partial[p] = norm
     if c == (layer - 1) % chunks:
         b, db = bias(params, widths, layer), bias(grads, widths, layer)
