@@ -87,6 +87,21 @@ def test_one_compile_serves_every_depth_and_width(dtype, tmp_path):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("first", [TwoLayerNet, MLP])
+def test_both_classes_share_one_compile(first, dtype):
+    """One engine: whichever class trains first, the other compiles nothing."""
+    X, y = _data()
+    second = MLP if first is TwoLayerNet else TwoLayerNet
+    hidden = 9 if first is TwoLayerNet else (9,)
+    first(12, hidden, 4, dtype=dtype, seed=0).train(X, y, X, y, num_iters=2, batch_size=20)
+    with event.install_recorder("numba:compile") as compiles:
+        hidden = (9, 7) if second is MLP else 9
+        _use(second(12, hidden, 4, dtype=dtype, seed=1), X, y)
+    started = [e for e in compiles.buffer if e[1].is_start]
+    assert not started, [e[1].data.get("dispatcher") for e in started][:5]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 def test_read_only_inputs_work_in_every_entry_point(dtype, tmp_path):
     """Read-only arrays, memmaps and other layouts give bitwise the results of a writeable
     C-ordered array, in training, scoring and the loss; read-only labels too."""
