@@ -87,6 +87,9 @@ class Workspace(NamedTuple):
     yb: np.ndarray
     #: The gradients, packed like the params (``loss``'s result).
     grads: np.ndarray
+    #: The partial products of the minibatch and W1 cut along the inputs, all but the first
+    #: block's (``kernels.stack.first_layer_splits``); empty when no step cuts them.
+    Z_parts: np.ndarray
 
 
 class Outputs(NamedTuple):

@@ -205,6 +205,10 @@ class Engine:
             Xb=np.empty((n_rows if batch else 0, widths[0]), self.dtype),
             yb=np.empty(n_rows, np.intp),
             grads=np.empty(sum((a + 1) * b for a, b in itertools.pairwise(widths)), self.dtype),
+            Z_parts=np.empty(
+                (BLAS_PIECES - 1, n_rows, widths[1]) if batch and len(widths) > 2 else (0, 0, 0),
+                self.dtype,
+            ),
         )
 
     def scoring_workspace(self, n_rows, widths):
@@ -226,6 +230,7 @@ class Engine:
             Xb=np.empty((0, 0), self.dtype),
             yb=np.empty(0, np.intp),
             grads=empty,
+            Z_parts=np.empty((0, 0, 0), self.dtype),
         )
 
     @staticmethod
@@ -234,4 +239,4 @@ class Engine:
         size: the kernels place each layer's block by the rows of ``work.S``."""
         if len(work.S) == n:
             return work
-        return work._replace(S=work.S[:n], row_max=work.row_max[:n])
+        return work._replace(S=work.S[:n], row_max=work.row_max[:n], Z_parts=work.Z_parts[:, :n])

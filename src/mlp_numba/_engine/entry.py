@@ -25,7 +25,7 @@ from .kernels.common import (
 )
 from .kernels.layers import GRADIENT, GRADIENT_AND_UPDATE, GRADIENT_OF_INPUT, SGD_BY_PRODUCT
 from .kernels.reductions import add_weight_decay, all_finite, flat, sum_of
-from .kernels.stack import param_start, weight
+from .kernels.stack import first_layer_splits, param_start, weight
 from .kernels.updates import (
     SGD,
     product_bound,
@@ -35,7 +35,9 @@ from .kernels.updates import (
     update_slice,
 )
 from .parallel import (
+    COLUMNS_DONE,
     FORWARD_BACKWARD,
+    GATHER_COLUMNS,
     GATHER_ROWS,
     INPUT,
     LARGEST,
@@ -95,6 +97,11 @@ def _forward_backward(X, y, idx, mode, model, optimizer, steps, step, work, out,
     """A batch's forward and backward pass at optimizer step ``step`` (with the dropout of
     ``steps``); returns its loss with the L2 term ``reg * norm``."""
     rows = batch_rows(mode, X, idx)
+    if mode == COLUMNS_DONE:
+        columns = task(
+            GATHER_COLUMNS, batch_pieces(X.shape[1]), 0, idx, 0, 0, step, optimizer, steps
+        )
+        in_parallel(columns, X, y, model, work, out)
     pieces = batch_pieces(rows)
     forward = task(FORWARD_BACKWARD, pieces, mode, idx, 0, 0, step, optimizer, steps)
     in_parallel(forward, X, y, model, work, out)
@@ -154,11 +161,13 @@ def train_steps(X, y, model, optimizer, steps, work, out):
     reg = cast(model.params, steps.reg)
     rows, top = steps.batches.shape[1], model.widths.shape[0] - 1
     pieces, blocks = batch_pieces(rows), weight_pieces(model.widths)
+    splits = first_layer_splits(model, work, batch_pieces(X.shape[1]))
+    gather = np.int64(COLUMNS_DONE if splits else GATHER_ROWS)
     norm = weights_norm(model)
     for t in range(steps.batches.shape[0]):
         idx, step = steps.batches[t], steps.step0 + t + 1
         loss = _forward_backward(
-            X, y, idx, np.int64(GATHER_ROWS), model, optimizer, steps, step, work, out, reg, norm
+            X, y, idx, gather, model, optimizer, steps, step, work, out, reg, norm
         )
         out.losses[t] = loss
         finite, bound = _step_bound(work, pieces, rows, top)

@@ -17,18 +17,30 @@ import numpy as np
 
 from ._jit import kernel, view
 from ._region import parallel_region
-from .kernels.common import chunk_bounds, magnitude_bits, max_magnitude_bits, readonly
+from .kernels.common import (
+    batch_pieces,
+    chunk_bounds,
+    largest_of,
+    magnitude_bits,
+    max_magnitude_bits,
+    readonly,
+)
 from .kernels.layers import copy_row, scores_to_outputs, softmax_cross_entropy_rows
 from .kernels.reductions import flat
 from .kernels.stack import (
+    add_parts_rows,
     backward_rows,
     first_layer_bits,
     first_layer_rows,
+    gather_columns_block,
     record_magnitudes,
     upper_rows,
     weight_block,
 )
 
+#: Columns of the minibatch copied from X and multiplied by W1's rows
+#: (``stack.gather_columns_block``).
+GATHER_COLUMNS = 0
 #: Rows of the batch through every layer and back (``_forward_backward_block``).
 FORWARD_BACKWARD = 1
 #: Blocks of every layer's weight gradient, and their updates (``stack.weight_block``).
@@ -38,15 +50,15 @@ SCORE = 3
 #: Chunks of X's largest magnitude, which tells whether X is finite.
 LARGEST = 4
 
-# How FORWARD_BACKWARD finds its rows: copied from X[idx] into work.Xb (GATHER_ROWS), or X
-# itself (INPUT).
-GATHER_ROWS, INPUT = 0, 2
+# How FORWARD_BACKWARD finds its rows: copied from X[idx] into work.Xb (GATHER_ROWS), already
+# gathered with their product by GATHER_COLUMNS (COLUMNS_DONE), or X itself (INPUT).
+GATHER_ROWS, COLUMNS_DONE, INPUT = 0, 1, 2
 
 
 class Task(NamedTuple):
     """What :func:`in_parallel` runs: ``pieces`` blocks of work ``kind``, in ``mode``."""
 
-    #: Which work: FORWARD_BACKWARD, WEIGHT_GRADIENT, SCORE or LARGEST.
+    #: Which work: GATHER_COLUMNS, FORWARD_BACKWARD, WEIGHT_GRADIENT, SCORE or LARGEST.
     kind: int
     #: How many blocks (they depend on the shapes only).
     pieces: int
@@ -104,6 +116,13 @@ def _forward_backward_block(lo, hi, p, rows, task, X, y, model, work):
             largest = max(largest, copy_row(X[r], work.Xb[i]))
             yb[i] = y[r]
         first_layer_rows(lo, hi, readonly(work.Xb), model, work)
+    elif mode == COLUMNS_DONE:
+        for i in range(lo, hi):
+            yb[i] = y[idx[i]]
+        # The gathered columns' largest magnitudes, one per block of GATHER_COLUMNS.
+        gathered = batch_pieces(X.shape[1])
+        largest = largest_of(magnitude_bits(work.partial)[0][:gathered])
+        add_parts_rows(lo, hi, gathered - 1, model, work)
     else:
         for i in range(lo, hi):
             yb[i] = y[i]
@@ -127,7 +146,11 @@ def _largest_block(t, p, X, work):
 @kernel
 def run_block(t, p, X, y, model, work, out):
     """Block ``p`` of task ``t`` (see ``_region.parallel_region``)."""
-    if t.kind == FORWARD_BACKWARD:
+    if t.kind == GATHER_COLUMNS:
+        lo, hi = chunk_bounds(p, X.shape[1], t.pieces)
+        bits, _ = magnitude_bits(work.partial)
+        bits[p] = gather_columns_block(lo, hi, p, X, t.idx, model, work)
+    elif t.kind == FORWARD_BACKWARD:
         rows = batch_rows(t.mode, X, t.idx)
         lo, hi = chunk_bounds(p, rows, t.pieces)
         _forward_backward_block(lo, hi, p, rows, t, X, y, model, work)

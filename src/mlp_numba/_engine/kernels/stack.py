@@ -48,7 +48,9 @@ from .layers import (
     GRADIENT,
     GRADIENT_OF_INPUT,
     SGD_BY_PRODUCT,
+    add_bias_rows,
     column_sums,
+    copy_row,
     dense_backward_rows,
     dense_rows,
 )
@@ -221,6 +223,60 @@ def first_layer_rows(lo, hi, inputs, model, work):
         dense_rows(lo, hi, inputs, W, b, work.S)
     else:
         dense_rows(lo, hi, inputs, W, b, hidden(work.Z, widths, first, work.S.shape[0]))
+
+
+#: Bytes of W1 above which a training step cuts the minibatch's product with W1 along the
+#: inputs (:func:`first_layer_splits`).
+COLUMN_SPLIT_BYTES = 1 << 17
+
+
+@kernel
+def first_layer_splits(model, work, pieces):
+    """Whether a training step cuts the product of its minibatch and W1 along the inputs, into
+    ``pieces`` blocks, rather than along the batch.
+
+    Cut along the inputs, each thread copies its columns of the minibatch and multiplies them
+    by its own rows of W1 (:func:`gather_columns_block`), the rows whose gradient and update
+    the same thread computes (:func:`weight_block`): its share of W1 stays in its core's
+    cache, where cut along the batch every thread reads all of W1. The partial products cost
+    one sum per block, and for a small W1 the cut products are too small to gain.
+    """
+    widths = model.widths
+    size = widths[0] * widths[1] * model.params.itemsize
+    return (
+        widths.shape[0] > 2 and pieces > 1 and size > COLUMN_SPLIT_BYTES
+        and work.Z_parts.shape[0] >= pieces - 1
+    )  # fmt: skip
+
+
+@kernel
+def gather_columns_block(lo, hi, p, X, idx, model, work):
+    """Columns lo:hi of the minibatch X[idx] copied into ``work.Xb`` and multiplied by W1's
+    rows lo:hi: into the first layer's pre-activations for block 0, into
+    ``work.Z_parts[p - 1]`` for the others. Returns the largest ``magnitude_bits`` copied."""
+    widths, Xb, first = model.widths, work.Xb, np.int64(1)
+    _, mask = magnitude_bits(Xb[0, :0])
+    largest = mask ^ mask
+    for i in range(idx.shape[0]):
+        largest = max(largest, copy_row(X[idx[i], lo:hi], Xb[i, lo:hi]))
+    W = weight(model.params, widths, first)
+    Z = hidden(work.Z, widths, first, work.S.shape[0])
+    gemm(False, False, Xb[:, lo:hi], W[lo:hi], Z if p == 0 else work.Z_parts[p - 1])
+    return largest
+
+
+@kernel
+def add_parts_rows(lo, hi, n_parts, model, work):
+    """Rows lo:hi of the first layer's pre-activations: the partial products added in block
+    order, then b1."""
+    widths, first = model.widths, np.int64(1)
+    Z = hidden(work.Z, widths, first, work.S.shape[0])
+    parts = work.Z_parts
+    for q in range(n_parts):
+        for i in range(lo, hi):
+            for j in range(Z.shape[1]):
+                Z[i, j] += parts[q, i, j]
+    add_bias_rows(lo, hi, bias(model.params, widths, first), Z)
 
 
 @kernel
