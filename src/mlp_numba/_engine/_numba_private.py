@@ -45,7 +45,7 @@ import llvmlite
 import numba
 import numpy as np
 from llvmlite import ir
-from numba import njit, prange, types
+from numba import njit, types
 from numba.extending import intrinsic
 
 #: The environment variable that forces the plain path.
@@ -512,8 +512,8 @@ def overload_entry(dispatcher, signature):
 
 def _probe_program():
     """A new small program on every internal of the fast path (new, so that nothing of it was
-    compiled before): a parallel region calling its block unlinked, the block linked into the
-    entry point. Returns the entry point's Python function."""
+    compiled before): a loop calling its block unlinked, the block linked into the entry
+    point. Returns the entry point's Python function."""
 
     @njit(error_model="numpy", **FAST_OPTIONS)
     def block(p, out):
@@ -537,9 +537,11 @@ def _probe_program():
 
         return types.int64(out), codegen
 
-    @njit(parallel=True, error_model="numpy", **FAST_OPTIONS)
+    # A plain loop where the engine has its prange loop: the calls and the linking are the
+    # same, and a parallel region would double the probe's compile time.
+    @njit(error_model="numpy", **FAST_OPTIONS)
     def region(out):
-        for p in prange(out.shape[0]):
+        for p in range(out.shape[0]):
             block_unlinked(np.int64(p), out)
 
     def probe_entry(out):
