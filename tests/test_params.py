@@ -133,6 +133,7 @@ def test_copies_keep_live_params(net, roundtrip, tmp_path):
 
 def test_params_pickle_alone_as_a_plain_dict():
     net = MLP(5, (4,), 3, seed=0)
+    assert isinstance(net.params, dict)  # as the course's params are
     back = pickle.loads(pickle.dumps(net.params))
     assert type(back) is dict and set(back) == {"W1", "b1", "W2", "b2"}
     for k, p in back.items():

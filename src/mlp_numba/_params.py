@@ -10,7 +10,7 @@ Assigning an array copies it into the vector. Pure NumPy.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -63,11 +63,12 @@ def _is_packing(base, arrays, shapes, sizes, dtype):
     return True
 
 
-class ParamDict(MutableMapping):
+class ParamDict(dict):
     """A net's params by name (``W1``, ``b1``, ...), each a view of one packed vector.
 
-    ``params[k] = a`` copies ``a`` (a NumPy array of the parameter's shape and the net's
-    dtype, in any memory order) into the vector; a parameter cannot be removed. Pickling or
+    A ``dict`` (as the course's ``params`` is) whose values are those views: ``params[k] = a``
+    (and ``update``) copies ``a``, a NumPy array of the parameter's shape and the net's dtype
+    in any memory order, into the view; a parameter cannot be removed. Pickling or
     deep-copying it gives a plain dict of copies.
 
     Parameters
@@ -83,10 +84,7 @@ class ParamDict(MutableMapping):
         self.dtype = np.dtype(dtype)
         #: The packed vector the engine reads and writes.
         self.vector = np.zeros(sum(math.prod(s) for s in self._shapes.values()), self.dtype)
-        self._views = views(self.vector, self._shapes)
-
-    def __getitem__(self, key):
-        return self._views[key]
+        super().__init__(views(self.vector, self._shapes))
 
     def __setitem__(self, key, value):
         target = self._target(key)
@@ -95,25 +93,41 @@ class ParamDict(MutableMapping):
         self._check(key, value)
         np.copyto(target, value)
 
-    def __delitem__(self, key):
-        self._target(key)
-        raise TypeError(f"params[{key!r}] cannot be removed: a net keeps every parameter")
+    def update(self, *args, **kwargs):
+        for key, value in dict(*args, **kwargs).items():
+            self[key] = value
 
-    def __iter__(self):
-        return iter(self._shapes)
+    def __ior__(self, other):
+        self.update(other)
+        return self
 
-    def __len__(self):
-        return len(self._shapes)
+    def setdefault(self, key, default=None):
+        return self._target(key)
 
-    def __repr__(self):
-        return repr(dict(self._views))
+    def _refuse(self, *args, **kwargs):
+        name = args[0] if args else "a parameter"
+        raise TypeError(f"params[{name!r}] cannot be removed: a net keeps every parameter")
+
+    __delitem__ = pop = _refuse
+
+    def popitem(self):
+        raise TypeError("params cannot lose a parameter: a net keeps every parameter")
+
+    def clear(self):
+        raise TypeError("params cannot be cleared: a net keeps every parameter")
 
     def __reduce__(self):
-        return dict, (dict(self._views),)
+        return dict, (dict(self),)
+
+    def __copy__(self):
+        return dict(self)
+
+    def __deepcopy__(self, memo):
+        return {k: v.copy() for k, v in self.items()}
 
     def copy(self):
         """A plain dict of these arrays (shallow, as ``dict.copy``)."""
-        return dict(self._views)
+        return dict(self)
 
     def assign(self, values):
         """Copy every array of the mapping ``values`` into the vector, after checking them
@@ -128,13 +142,13 @@ class ParamDict(MutableMapping):
         for key in self._shapes:
             self._check(key, values[key])
         for key in self._shapes:
-            if values[key] is not self._views[key]:
-                np.copyto(self._views[key], values[key])
+            if values[key] is not dict.__getitem__(self, key):
+                np.copyto(dict.__getitem__(self, key), values[key])
 
     def _target(self, key):
-        if key not in self._views:
+        if key not in self._shapes:
             raise KeyError(f"params has no {key!r}; this net's params are {list(self._shapes)}")
-        return self._views[key]
+        return dict.__getitem__(self, key)
 
     def _check(self, key, value):
         shape = self._shapes[key]
