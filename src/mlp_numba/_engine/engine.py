@@ -212,25 +212,15 @@ class Engine:
         )
 
     def scoring_workspace(self, n_rows, widths):
-        """Buffers for scoring ``n_rows`` rows: only those scoring writes are allocated."""
-        hidden = sum(widths[1:-1])
-        empty = _empty(self.dtype)
-        return Workspace(
-            Z=np.empty(n_rows * hidden, self.dtype),
-            A=np.empty(n_rows * hidden, self.dtype),
-            G=empty,
-            M=empty,
-            D=empty,
-            S=np.empty((n_rows, widths[-1]), self.dtype),
-            dS=np.empty((0, 0), self.dtype),
-            row_loss=empty,
-            row_max=np.empty(n_rows, self.dtype),
-            partial=np.empty(N_CHUNKS, self.dtype),
-            block_max=np.empty((0, 0), self.dtype),
-            Xb=np.empty((0, 0), self.dtype),
-            yb=np.empty(0, np.intp),
-            grads=empty,
-            Z_parts=np.empty((0, 0, 0), self.dtype),
+        """Buffers for scoring ``n_rows`` rows: only those scoring writes are allocated, the
+        others are the empty placeholders."""
+        hidden, dt = sum(widths[1:-1]), self.dtype
+        return self._none["work"]._replace(
+            Z=np.empty(n_rows * hidden, dt),
+            A=np.empty(n_rows * hidden, dt),
+            S=np.empty((n_rows, widths[-1]), dt),
+            row_max=np.empty(n_rows, dt),
+            partial=np.empty(N_CHUNKS, dt),
         )
 
     @staticmethod
