@@ -23,16 +23,20 @@ from .kernels.common import (
     magnitude_bits,
     sum_chunk,
 )
-from .kernels.layers import GRADIENT, GRADIENT_AND_UPDATE, GRADIENT_OF_INPUT, SGD_BY_PRODUCT
-from .kernels.reductions import add_weight_decay, all_finite, flat, sum_of
-from .kernels.stack import first_layer_splits, param_start, weight
+from .kernels.layers import (
+    GRADIENT,
+    GRADIENT_AND_UPDATE,
+    GRADIENT_OF_INPUT,
+    SGD_BY_PRODUCT,
+    UPDATE,
+)
+from .kernels.reductions import all_finite, flat, sum_of
+from .kernels.stack import first_layer_splits, weight
 from .kernels.updates import (
     SGD,
     product_bound,
     product_is_finite,
     sgd_by_product_is_finite,
-    state_slice,
-    update_slice,
 )
 from .parallel import (
     COLUMNS_DONE,
@@ -131,28 +135,6 @@ def _step_bound(work, pieces, rows, top):
 
 
 @kernel
-def _update_all(model, grads, optimizer, lr, reg, step):
-    """Every param's update from the packed ``grads``, in one piece each; returns the new
-    weights' sum of squares."""
-    widths, params = model.widths, model.params
-    code, hyper, s1, s2 = optimizer.code, optimizer.hyper, optimizer.state1, optimizer.state2
-    norm = reg - reg
-    for layer in range(1, widths.shape[0]):
-        a = param_start(widths, layer)
-        b = a + widths[layer - 1] * widths[layer]
-        c = b + widths[layer]
-        norm += update_slice(
-            code, params[a:b], grads[a:b], state_slice(s1, a, b), state_slice(s2, a, b),
-            lr, reg, hyper, step,
-        )  # fmt: skip
-        update_slice(
-            code, params[b:c], grads[b:c], state_slice(s1, b, c), state_slice(s2, b, c),
-            lr, reg - reg, hyper, step,
-        )  # fmt: skip
-    return norm
-
-
-@kernel
 def train_steps(X, y, model, optimizer, steps, work, out):
     """Optimizer steps on the minibatches ``X[steps.batches[t]]``, t = 0, 1, ...;
     ``out.losses[t]`` gets each loss. Returns the number of steps taken: fewer than
@@ -182,12 +164,13 @@ def train_steps(X, y, model, optimizer, steps, work, out):
             mode = GRADIENT
         weights = task(WEIGHT_GRADIENT, blocks, mode, idx, lr, reg, step, optimizer, steps)
         in_parallel(weights, X, y, model, work, out)
-        if mode != GRADIENT:
-            norm = sum_of(work.partial, blocks)
-        else:
+        if mode == GRADIENT:
+            # The gradients were not bound finite: checked before the update is applied.
             if not all_finite(work.grads):
                 return t
-            norm = _update_all(model, work.grads, optimizer, lr, reg, step)
+            update = task(WEIGHT_GRADIENT, blocks, UPDATE, idx, lr, reg, step, optimizer, steps)
+            in_parallel(update, X, y, model, work, out)
+        norm = sum_of(work.partial, blocks)
     return steps.batches.shape[0]
 
 
@@ -203,13 +186,9 @@ def loss_and_grads(X, y, model, optimizer, steps, work, out):
         X, y, idx, np.int64(INPUT), model, optimizer, steps, np.int64(0), work, out, reg, norm
     )
     blocks = weight_pieces(widths)
-    gradient = task(WEIGHT_GRADIENT, blocks, GRADIENT_OF_INPUT, idx, 0, 0, 0, optimizer, steps)
+    gradient = task(WEIGHT_GRADIENT, blocks, GRADIENT_OF_INPUT, idx, 0, reg, 0, optimizer, steps)
     in_parallel(gradient, X, y, model, work, out)
-    finite = np.isfinite(loss) and all_finite(work.grads)
-    for layer in range(1, widths.shape[0]):
-        W = weight(model.params, widths, layer)
-        add_weight_decay(weight(work.grads, widths, layer), W, reg)
-    return loss, finite
+    return loss, np.isfinite(loss) and all_finite(work.grads)
 
 
 @kernel

@@ -141,7 +141,8 @@ def magnitude_bits(typingctx, a):
 
 @kernel
 def max_magnitude_bits(a):
-    """The largest ``magnitude_bits`` of the 1-d array ``a`` (0 when empty), vectorised."""
+    """The largest ``magnitude_bits`` of the 1-d array ``a`` (0 when empty), vectorised.
+    Callers pass ``a`` read-only (``readonly``), as X is, so that it compiles once."""
     bits, mask = magnitude_bits(a)
     largest = mask ^ mask
     for k in range(bits.size):

@@ -100,12 +100,14 @@ def softmax_cross_entropy_rows(lo, hi, rows, S, labels, dS, row_loss):
 # What a block of a weight gradient does with it (``stack.weight_rows``).
 #: dW = A.T @ G, the first layer's input being the minibatch in ``work.Xb``.
 GRADIENT = 0
-#: dW = A.T @ G, the first layer's input being X itself (``loss``'s batch).
+#: dW = A.T @ G + 2 reg W, the first layer's input being X itself (``loss``'s batch).
 GRADIENT_OF_INPUT = 1
 #: Plain SGD fused into the product: W <- (1 - lr * 2 reg) W - lr * A.T @ G.
 SGD_BY_PRODUCT = 2
 #: dW's block, then the optimizer's update of W's block.
 GRADIENT_AND_UPDATE = 3
+#: The optimizer's update of W's block from the dW that ``GRADIENT`` left.
+UPDATE = 4
 
 
 # What scoring leaves besides the scores in ``work.S`` (``parallel.run_block``).

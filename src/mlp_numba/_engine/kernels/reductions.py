@@ -13,7 +13,7 @@ from numba.extending import intrinsic
 from numba.np.arrayobj import make_array
 
 from .._jit import kernel
-from .common import cast, sum_chunk, view_of
+from .common import sum_chunk, view_of
 
 
 @intrinsic
@@ -52,12 +52,3 @@ def sum_of(values, n):
     for p in range(1, n):
         total += values[p]
     return total
-
-
-@kernel
-def add_weight_decay(dW, W, reg):
-    """dW += 2 * reg * W: the gradient of the loss's ``reg * sum(W**2)`` term."""
-    g, w = flat(dW), flat(W)
-    decay = cast(W, 2) * reg
-    for k in range(w.size):
-        g[k] += decay * w[k]

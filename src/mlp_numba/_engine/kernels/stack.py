@@ -48,6 +48,7 @@ from .layers import (
     GRADIENT,
     GRADIENT_OF_INPUT,
     SGD_BY_PRODUCT,
+    UPDATE,
     add_bias_rows,
     column_sums,
     copy_row,
@@ -294,7 +295,7 @@ def upper_rows(lo, hi, task, model, work):
         if layer > 1:
             below = outputs_seen(work, widths, layer - 1, rows, dropping)
             W, b = weight(params, widths, layer), bias(params, widths, layer)
-            dense_rows(lo, hi, below, W, b, Z)
+            dense_rows(lo, hi, readonly(below), W, b, Z)
         A = hidden(work.A, widths, layer, rows)
         activate_rows(code, Z, A, p, lo, hi)
         if dropping:
@@ -302,7 +303,9 @@ def upper_rows(lo, hi, task, model, work):
             dropout_rows(lo, hi, task, layer, A, M, D)
     if top > 1:
         below = outputs_seen(work, widths, top - 1, rows, dropping)
-        dense_rows(lo, hi, below, weight(params, widths, top), bias(params, widths, top), work.S)
+        W, b = weight(params, widths, top), bias(params, widths, top)
+        # Read-only, as the first layer's input: one compiled dense_rows for both.
+        dense_rows(lo, hi, readonly(below), W, b, work.S)
 
 
 @kernel
@@ -314,7 +317,7 @@ def first_layer_bits(lo, hi, model, work):
     first = work.S if widths.shape[0] == 2 else hidden(work.Z, widths, one, rows)
     row_bits, _ = magnitude_bits(work.row_max)
     for i in range(lo, hi):
-        row_bits[i] = max_magnitude_bits(first[i])
+        row_bits[i] = max_magnitude_bits(readonly(first[i]))
 
 
 @kernel
@@ -346,28 +349,35 @@ def record_magnitudes(lo, hi, p, input_bits, task, model, work):
     for layer in range(1, top + 1):
         if layer > 1:
             A = outputs_seen(work, widths, layer - 1, rows, task.drop_threshold > 0)
-            bits[2 * layer - 2] = max_magnitude_bits(flat(A)[lo * A.shape[1] : hi * A.shape[1]])
+            a = flat(A)[lo * A.shape[1] : hi * A.shape[1]]
+            bits[2 * layer - 2] = max_magnitude_bits(readonly(a))
         G = layer_gradient(work, widths, layer)
-        bits[2 * layer - 1] = max_magnitude_bits(flat(G)[lo * G.shape[1] : hi * G.shape[1]])
+        g = flat(G)[lo * G.shape[1] : hi * G.shape[1]]
+        bits[2 * layer - 1] = max_magnitude_bits(readonly(g))
 
 
 @kernel
 def weight_rows(lo, hi, task, inputs, G, W, dW, start):
     """Rows lo:hi of a layer's weight gradient ``dW = inputs.T @ G`` and, by ``task.mode``
-    (``layers.GRADIENT`` ...), the update of W's rows lo:hi; ``start`` is where W starts in
-    the packed params (and states). Returns the sum of the squares of W's new rows (0 without
-    an update)."""
+    (``layers.GRADIENT`` ...), its L2 term or the update of W's rows lo:hi; ``start`` is
+    where W starts in the packed params (and states). Returns the sum of the squares of W's
+    new rows (0 without an update)."""
     mode, width = task.mode, W.shape[1]
-    if mode == GRADIENT or mode == GRADIENT_OF_INPUT:
-        gemm(True, False, inputs[:, lo:hi], G, dW[lo:hi])
-        return cast(W, 0)
     lr, reg = cast(W, task.lr), cast(W, task.reg)
     a, b = lo * width, hi * width
+    if mode == GRADIENT or mode == GRADIENT_OF_INPUT:
+        gemm(True, False, inputs[:, lo:hi], G, dW[lo:hi])
+        if mode == GRADIENT_OF_INPUT:
+            w, g, decay = flat(W), flat(dW), cast(W, 2) * reg
+            for k in range(a, b):
+                g[k] += decay * w[k]
+        return cast(W, 0)
     if mode == SGD_BY_PRODUCT:
         beta = cast(W, 1) - lr * (cast(W, 2) * reg)
         gemm_accumulate(True, False, inputs[:, lo:hi], G, W[lo:hi], -lr, beta)
         return sum_chunk(flat(W)[a:b], True)
-    gemm(True, False, inputs[:, lo:hi], G, dW[lo:hi])
+    if mode != UPDATE:
+        gemm(True, False, inputs[:, lo:hi], G, dW[lo:hi])
     return update_slice(
         task.code, flat(W)[a:b], flat(dW)[a:b],
         state_slice(task.state1, start + a, start + b),
@@ -378,10 +388,13 @@ def weight_rows(lo, hi, task, inputs, G, W, dW, start):
 
 @kernel
 def bias_gradient(task, G, b, db, start):
-    """db = the column sums of G and, unless ``task.mode`` only asks for gradients, b's update
-    (no L2 term); ``start`` is where b starts in the packed params."""
-    column_sums(G, db)
-    if task.mode == GRADIENT or task.mode == GRADIENT_OF_INPUT:
+    """db = the column sums of G (kept by ``layers.UPDATE``) and, unless ``task.mode`` only
+    asks for gradients, b's update (no L2 term); ``start`` is where b starts in the packed
+    params."""
+    mode = task.mode
+    if mode != UPDATE:
+        column_sums(G, db)
+    if mode == GRADIENT or mode == GRADIENT_OF_INPUT:
         return
     lr = cast(b, task.lr)
     end = start + b.shape[0]
