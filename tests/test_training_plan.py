@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from mlp_numba import TwoLayerNet, reference
-from mlp_numba._training_plan import BatchSampler
+from mlp_numba._training.plan import BatchSampler
 from mlp_numba.gradient_check import rel_error
 
 data = np.random.default_rng(7)

@@ -10,8 +10,7 @@ True
 """
 
 from ._activation_spec import ACTIVATIONS
-from ._train_options import TrainOptions
-from ._training import TrainingProgress
+from ._training import TrainingProgress, TrainOptions
 from ._validation import TrainingDivergedError
 from ._version import __version__
 

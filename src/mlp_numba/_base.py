@@ -14,8 +14,7 @@ from . import _validation as v
 from ._activation_spec import resolve_activation
 from ._optimizer_spec import OPTIMIZERS
 from ._params import ParamDict
-from ._train_options import TrainOptions
-from ._training import Trainee, run_training
+from ._training import Trainee, TrainOptions, run_training
 
 
 class NetBase:

@@ -15,7 +15,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets, unique_labels
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._train_options import TrainOptions
+from ._training import TrainOptions
 from .net import TwoLayerNet
 
 

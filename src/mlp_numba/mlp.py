@@ -1,7 +1,8 @@
 """The public ``MLP``: a softmax net with any number of hidden layers, on the compiled engine.
 
 It runs on the engine of ``TwoLayerNet``, which compiles once per dtype for every depth and
-width; everything but the constructor is ``net.CompiledNet``'s.
+width; everything but the constructor is ``net.CompiledNet``'s and, for ``train`` (the
+course's loop in ``_training``), ``_base.NetBase``'s.
 """
 
 from __future__ import annotations

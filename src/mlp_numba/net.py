@@ -17,7 +17,7 @@ from ._base import NetBase
 from ._engine import engine_for
 from ._optimizer_spec import OPTIMIZERS, hyper_vector
 from ._params import pack, views
-from ._training import MAX_BLOCK, TrainingProgress
+from ._training import TrainingProgress
 
 __all__ = ["CompiledNet", "TrainingProgress", "TwoLayerNet"]
 
@@ -129,7 +129,12 @@ class CompiledNet(NetBase):
         return np.empty((n_rows, self.output_size), self.dtype)
 
     def _step_runner(self, X, y, reg, batch_size, state, dropout=None):
-        return _CompiledSteps(self, X, y, reg, batch_size, state, dropout)
+        """The engine's runner of blocks of training steps on (X, y) (``engine.TrainingSteps``)."""
+        code = OPTIMIZERS[state["name"]][0]
+        hyper = hyper_vector(state["name"], state["params"])
+        optimizer = self._optimizer(code, hyper, state["buffers"])
+        work = self._workspace(batch_size, batch=True)
+        return self._engine.training_steps(X, y, self._model(), optimizer, work, reg, dropout)
 
     # The engine's bundles (``_engine.bundles``) of this net.
 
@@ -203,30 +208,3 @@ class TwoLayerNet(CompiledNet):
     >>> round(float(loss), 6)
     1.303788
     """
-
-
-class _CompiledSteps:
-    """A block of training steps in one compiled call (``_training.StepRunner``)."""
-
-    def __init__(self, net, X, y, reg, batch_size, state, dropout):
-        self.net, self.dropout = net, dropout
-        self.engine, self.X, self.y, self.reg = net._engine, X, y, float(reg)
-        self.model = net._model()
-        code = OPTIMIZERS[state["name"]][0]
-        hyper = hyper_vector(state["name"], state["params"])
-        self.optimizer = net._optimizer(code, hyper, state["buffers"])
-        self.work = net._workspace(batch_size, batch=True)
-        self.losses = np.empty(MAX_BLOCK, net.dtype)
-        self.batch_pred = np.empty(batch_size, np.intp)
-
-    def steps(self, batches, rates, step0):
-        steps = self.engine.steps(batches, rates, self.reg, int(step0), self.dropout)
-        done = self.engine.train_steps(
-            self.X, self.y, self.model, self.optimizer, steps, self.work, self.losses
-        )
-        return done, self.losses
-
-    def last_batch_accuracy(self):
-        work = self.work
-        self.engine.predict(work.Xb, self.model, work, self.batch_pred)
-        return (self.batch_pred == work.yb).mean()

@@ -31,7 +31,7 @@ import numpy as np
 from . import _validation as v
 from ._atomic import atomic_write
 from ._progress import progress_bar
-from ._train_options import TrainOptions
+from ._training import TrainOptions
 from .net import TwoLayerNet
 
 #: The hyperparameters a trial takes, with the values used when a space leaves them out.

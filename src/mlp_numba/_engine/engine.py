@@ -24,7 +24,7 @@ from .kernels.blas import BACKEND, one_blas_thread
 from .kernels.common import BLAS_PIECES, N_CHUNKS
 from .kernels.layers import CLASSES, PROBABILITIES, SCORES
 
-__all__ = ["Engine"]
+__all__ = ["Engine", "TrainingSteps"]
 
 #: The compiled-code cache stamp: the engine's sources, and what compiled code depends on.
 STAMP = sources_stamp(f"{BACKEND} {BLAS_PIECES}")
@@ -107,6 +107,12 @@ class Engine:
         if tuple(numba.typeof(a) for a in arguments) != self._types:
             raise error
         return _numba_private.overload_entry(self._run, self._types)(*arguments)
+
+    def training_steps(self, X, y, model, optimizer, work, reg, dropout=None):
+        """The :class:`TrainingSteps` of a net (its ``model`` and ``optimizer`` bundles) on
+        the training set (X, y), with L2 strength ``reg`` and ``dropout`` (see :meth:`steps`);
+        ``work`` is a workspace for one minibatch (``batch=True``)."""
+        return TrainingSteps(self, X, y, model, optimizer, work, float(reg), dropout)
 
     def train_steps(self, X, y, model, optimizer, steps, work, losses):
         """Run the block ``steps`` on (X, y); ``losses`` gets each loss. Returns the number of
@@ -230,3 +236,33 @@ class Engine:
         if len(work.S) == n:
             return work
         return work._replace(S=work.S[:n], row_max=work.row_max[:n], Z_parts=work.Z_parts[:, :n])
+
+
+class TrainingSteps:
+    """Blocks of optimizer steps of one net on one training set, each block one compiled call:
+    what the training loop drives (``_training.StepRunner``)."""
+
+    def __init__(self, engine, X, y, model, optimizer, work, reg, dropout):
+        self.engine, self.X, self.y = engine, X, y
+        self.model, self.optimizer, self.work = model, optimizer, work
+        self.reg, self.dropout = reg, dropout
+        self.losses = np.empty(0, engine.dtype)
+        self.batch_pred = np.empty(len(work.yb), np.intp)
+
+    def steps(self, batches, rates, step0):
+        """The steps on the minibatches ``X[batches[t]]`` at learning rates ``rates[t]``, the
+        first being optimizer step ``step0 + 1``. Returns the number taken (fewer when one
+        diverged) and a vector holding each one's loss."""
+        if len(self.losses) < len(batches):
+            self.losses = np.empty(len(batches), self.engine.dtype)
+        steps = self.engine.steps(batches, rates, self.reg, int(step0), self.dropout)
+        done = self.engine.train_steps(
+            self.X, self.y, self.model, self.optimizer, steps, self.work, self.losses
+        )
+        return done, self.losses
+
+    def last_batch_accuracy(self):
+        """The accuracy of the params as they are on the last minibatch stepped on."""
+        work = self.work
+        self.engine.predict(work.Xb, self.model, work, self.batch_pred)
+        return (self.batch_pred == work.yb).mean()

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .._atomic import atomic_write
 from .._progress import progress_bar
-from .._train_options import TrainOptions
+from .._training import TrainOptions
 from .._version import __version__
 from ..datasets import prepare
 from ..net import TwoLayerNet

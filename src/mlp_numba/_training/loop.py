@@ -18,10 +18,10 @@ from typing import Protocol
 
 import numpy as np
 
-from . import _validation as v
-from ._optimizer_spec import scheduled_rates
-from ._progress import progress_bar
-from ._training_plan import BatchSampler, make_early_stopping, validation_loss
+from .. import _validation as v
+from .._optimizer_spec import scheduled_rates
+from .._progress import progress_bar
+from .plan import BatchSampler, make_early_stopping, validation_loss
 
 #: Iterations run per block at most, between the course's epoch and verbose points.
 MAX_BLOCK = 256

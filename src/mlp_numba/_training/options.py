@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import _validation as v
-from ._optimizer_spec import resolve_optimizer, resolve_schedule
+from .. import _validation as v
+from .._optimizer_spec import resolve_optimizer, resolve_schedule
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _validation as v
+from .. import _validation as v
 
 SAMPLINGS = ("replacement", "permutation")
 MONITORS = ("val_acc", "val_loss")
