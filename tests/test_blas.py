@@ -89,9 +89,11 @@ def test_blocks_follow_the_rows_alone():
 
     smallest = SMALLEST_BLOCK
     pieces = batch_pieces.py_func  # the kernel itself is callable from compiled code only
-    assert pieces(0) == pieces(1) == pieces(smallest - 1) == 1
-    assert pieces(smallest * BLAS_PIECES) == BLAS_PIECES
-    assert pieces(10**6) == BLAS_PIECES
+    assert pieces(0, BLAS_PIECES) == pieces(1, BLAS_PIECES) == 1
+    assert pieces(smallest - 1, BLAS_PIECES) == 1
+    assert pieces(smallest * BLAS_PIECES, BLAS_PIECES) == BLAS_PIECES
+    assert pieces(10**6, BLAS_PIECES) == BLAS_PIECES
+    assert pieces(10**6, 7) == 7
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])

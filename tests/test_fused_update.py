@@ -72,7 +72,7 @@ def _weight_step(X, y, idx, model, optimizer, steps, work, out, mode, lr, reg):
     entry._forward_backward(
         X, y, idx, parallel.GATHER_ROWS, model, optimizer, steps, 1, work, out, 0.0, 0.0
     )
-    blocks = entry.weight_pieces(model.widths)
+    blocks = entry.weight_pieces(model.widths, work)
     weights = parallel.task(
         parallel.WEIGHT_GRADIENT, blocks, mode, idx, lr, reg, 1, optimizer, steps
     )

@@ -41,7 +41,7 @@ import pathlib
 import numba
 from numba import njit
 
-from . import _numba_private, _threads
+from . import _numba_private, _threads, compiled_code
 
 #: The path of this process (``_numba_private.Path``).
 PATH = _numba_private.path()
@@ -71,12 +71,21 @@ ENGINE_FOLDER = pathlib.Path(__file__).parent
 
 
 def sources_stamp(extra=""):
-    """A digest of Numba's version, ``extra`` and every ``.py`` file below the engine's folder."""
-    digest = hashlib.sha256(f"{numba.__version__} {extra}".encode())
+    """The stamp of compiled code: what built it (Numba, llvmlite, NumPy's major version and
+    ``extra``), then ``;`` and a digest of every ``.py`` file below the engine's folder. No
+    file time and nothing measured on the machine: the stamp travels with shipped code."""
+    import llvmlite
+    import numpy as np
+
+    built = (
+        f"numba {numba.__version__}, llvmlite {llvmlite.__version__}, "
+        f"numpy {np.__version__.split('.')[0]}, {extra}"
+    )
+    digest = hashlib.sha256()
     for path in sorted(ENGINE_FOLDER.rglob("*.py")):
-        digest.update(str(path.relative_to(ENGINE_FOLDER)).encode())
+        digest.update(str(path.relative_to(ENGINE_FOLDER).as_posix()).encode())
         digest.update(path.read_bytes())
-    return digest.hexdigest()
+    return f"{built}; sources {digest.hexdigest()}"
 
 
 #: The dispatcher of each entry point: one for every dtype (Numba 0.59 does not match the
@@ -84,19 +93,31 @@ def sources_stamp(extra=""):
 _ENTRIES = {}
 
 
-def compiled_entry(py_func, signature, stamp):
-    """``py_func``'s dispatcher, compiled (or loaded from the on-disk cache) for ``signature``
-    in addition to the signatures it has.
+def compiled_entry(py_func, signature, stamp, stand_in=None):
+    """``py_func``'s dispatcher, loaded from compiled code or compiled for ``signature`` in
+    addition to the signatures it has.
 
     Compiling for no other types, the dispatcher accepts any arguments that convert to these
     without a copy (a writeable array where a read-only one is declared, a C-contiguous one
-    where any layout is), and never compiles again for a new combination of flags.
+    where any layout is), and never compiles again for a new combination of flags. On the
+    fast path the code comes from the shipped or the writable cache (``compiled_code``); when
+    neither has it, ``stand_in(reason)`` may compile it elsewhere (returning True), else it
+    is compiled here.
     """
     dispatcher = _ENTRIES.get(py_func)
     if PATH.fast:
         # Python calls it; no C caller does, so no C wrapper (code to compile for nothing).
         options = OPTIONS | {"_nrt": False}
-        dispatcher = _numba_private.fast_entry(py_func, signature, stamp, options, dispatcher)
+        if dispatcher is None:
+            folders = compiled_code.folders()
+            dispatcher = _numba_private.fast_dispatcher(py_func, stamp, options, folders)
+        found = _numba_private.load_entry(dispatcher, signature)
+        if found is None and stand_in is not None:
+            reason = compiled_code.why_not_shipped(py_func, stamp)
+            if stand_in(reason):
+                found = _numba_private.load_entry(dispatcher, signature)
+        if found is None:
+            _numba_private.compile_entry(dispatcher, signature)
     else:
         # Compiled (or loaded) now for these types; with the signature given to njit instead,
         # Numba 0.59 fails to match the arguments to an overload loaded from its cache.

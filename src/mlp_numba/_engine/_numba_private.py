@@ -68,11 +68,16 @@ except ImportError as exc:  # pragma: no cover - depends on the installed Numba
     _codegen = None
     _MISSING.append(f"numba.core.codegen ({exc})")
 
-try:  # the on-disk cache classes and the runtime (``stamped_cache``)
-    from numba.core.caching import CompileResultCacheImpl, FunctionCache
+try:  # the on-disk cache classes and the runtime (``engine_cache``)
+    from numba.core.caching import (
+        CompileResultCacheImpl,
+        FunctionCache,
+        IndexDataCacheFile,
+        _CacheLocator,
+    )
     from numba.core.runtime import rtsys
 except ImportError as exc:  # pragma: no cover
-    CompileResultCacheImpl = FunctionCache = rtsys = None
+    CompileResultCacheImpl = FunctionCache = IndexDataCacheFile = _CacheLocator = rtsys = None
     _MISSING.append(f"numba.core.caching ({exc})")
 
 try:  # Numba's function ids (``_make_symbol_names_process_unique``)
@@ -97,8 +102,8 @@ _LIBRARY_METHODS = (
 _CODEGEN_ATTRIBUTES = (
     "_library_class", "_engine", "_data_layout", "set_env", "_module_pass_manager",
 )  # fmt: skip
-#: Of the function cache (``stamped_cache``).
-_CACHE_ATTRIBUTES = ("_impl_class", "_load_overload", "_guard_against_spurious_io_errors")
+#: Of the function cache (``engine_cache``).
+_CACHE_ATTRIBUTES = ("_impl_class", "_index_key", "_guard_against_spurious_io_errors")
 #: Of the compile context (``call_unlinked``, ``link``).
 _CONTEXT_ATTRIBUTES = (
     "active_code_library", "add_linking_libs", "declare_function", "call_conv", "get_constant",
@@ -124,6 +129,11 @@ def _static_problems():
         ]
         if not hasattr(CompileResultCacheImpl, "_locator_classes"):
             problems.append("CompileResultCacheImpl._locator_classes")
+        problems += [
+            f"IndexDataCacheFile.{m}"
+            for m in ("load", "save")
+            if not hasattr(IndexDataCacheFile, m)
+        ]
     if FunctionIdentity is not None and not hasattr(FunctionIdentity, "_unique_ids"):
         problems.append("FunctionIdentity._unique_ids")
     return problems
@@ -161,23 +171,60 @@ def _make_symbol_names_process_unique():
 # -- 2. the stamped on-disk cache ----------------------------------------------------------------
 
 
-def stamped_cache(stamp):
-    """A Numba function cache class whose entries are valid only for this ``stamp`` (Numba's
-    own stamp is the entry module's file time and size, blind to the modules it calls)."""
+class CacheMiss(Exception):
+    """Raised by :func:`load_entry`'s cache when no entry serves: nothing is compiled."""
 
-    def stamped(locator_class):
-        class Stamped(locator_class):
-            def get_source_stamp(self):
-                return (super().get_source_stamp(), stamp)
 
-        Stamped.__name__ = f"Stamped{locator_class.__name__}"
-        return Stamped
+@dataclass(frozen=True)
+class CacheFolders:
+    """Where the entry point's compiled code is looked for, and kept."""
 
-    class StampedCacheImpl(CompileResultCacheImpl):
-        _locator_classes = tuple(stamped(c) for c in CompileResultCacheImpl._locator_classes)
+    #: Shipped inside the package, read only (None: not used).
+    shipped: pathlib.Path | None
+    #: Where compiles are saved (and looked for first).
+    writable: pathlib.Path
+    #: The codegen ``magic_tuple`` of the shipped baseline when this CPU can run its code, else
+    #: None (then only code compiled here for this CPU serves).
+    baseline: tuple | None
 
-    class StampedFunctionCache(FunctionCache):
-        _impl_class = StampedCacheImpl
+
+def engine_cache(stamp, folders):
+    """A Numba function cache class for the entry point, over ``folders``.
+
+    An entry is valid for ``stamp`` alone (a digest of the engine's sources and of the versions
+    that compiled it), never for file times, which installers rewrite; Numba's index adds its
+    own version. Loading looks in the writable folder for code compiled for this CPU, then in
+    the shipped folder and the writable one for code compiled for the baseline CPU (when this
+    CPU has the baseline's features). Saving writes the writable folder only.
+    """
+    writable = folders.writable
+
+    class Locator(_CacheLocator):
+        def __init__(self, py_func, py_file):
+            self._lineno = py_func.__code__.co_firstlineno
+
+        def get_cache_path(self):
+            return str(writable)
+
+        def get_source_stamp(self):
+            return stamp
+
+        def get_disambiguator(self):
+            return str(self._lineno)
+
+        @classmethod
+        def from_function(cls, py_func, py_file):
+            return cls(py_func, py_file)
+
+    class EngineCacheImpl(CompileResultCacheImpl):
+        _locator_classes = (Locator,)
+
+    class EngineCache(FunctionCache):
+        _impl_class = EngineCacheImpl
+        #: Raise :class:`CacheMiss` instead of returning None (``load_entry``).
+        miss_raises = False
+        #: Where the last load found its entry: "writable", "shipped" or None.
+        found_in = None
 
         def load_overload(self, sig, target_context):
             # Numba refreshes the target context first: it imports and registers every typing
@@ -186,23 +233,106 @@ def stamped_cache(stamp):
             # runtime alone; a compile, if one follows, refreshes the context itself.
             rtsys.initialize(target_context)
             with self._guard_against_spurious_io_errors():
-                return self._load_overload(sig, target_context)
+                data = self._load_any(sig, target_context)
+            if data is None and self.miss_raises:
+                raise CacheMiss()
+            return data
 
-    return StampedFunctionCache
+        def save_overload(self, sig, data):
+            # A cache folder that cannot be written only means compiling again next time.
+            with contextlib.suppress(OSError):
+                super().save_overload(sig, data)
+
+        def _load_any(self, sig, target_context):
+            key = self._index_key(sig, target_context.codegen())
+            tries = [("writable", self._cache_file, key)]
+            if folders.baseline is not None:
+                baseline_key = (key[0], folders.baseline, *key[2:])
+                if folders.shipped is not None:
+                    shipped = IndexDataCacheFile(
+                        str(folders.shipped), self._impl.filename_base, stamp
+                    )
+                    tries.append(("shipped", shipped, baseline_key))
+                if baseline_key != key:
+                    tries.append(("writable", self._cache_file, baseline_key))
+            for where, file, wanted in tries:
+                data = file.load(wanted)
+                if data is not None:
+                    self.found_in = where
+                    return self._impl.rebuild(target_context, data)
+            return None
+
+    return EngineCache
 
 
-def fast_entry(py_func, signature, stamp, options, dispatcher=None):
-    """``py_func`` compiled (or loaded from the stamped cache) for ``signature`` alone, its
-    callees emitted once in its library (:func:`entry_only`); added to ``dispatcher`` (made
-    by an earlier call for the same function, with the same stamp) when given."""
-    if dispatcher is None:
-        dispatcher = njit(no_cfunc_wrapper=True, **options)(py_func)
-        # The dispatcher's cache is private; the stamped one replaces it before any compile.
-        dispatcher._cache = stamped_cache(stamp)(py_func)
+def shipped_index(folder, py_func):
+    """``(numba version, stamp)`` of ``py_func``'s index in ``folder``, or None: what the
+    shipped code was built with, to say why it does not serve."""
+    import pickle
+
+    lineno = py_func.__code__.co_firstlineno
+    module = pathlib.Path(py_func.__code__.co_filename).stem
+    name = f"{module}.{py_func.__qualname__}-{lineno}.py{sys.version_info[0]}{sys.version_info[1]}"
+    path = pathlib.Path(folder) / f"{name}{getattr(sys, 'abiflags', '')}.nbi"
+    try:
+        with open(path, "rb") as f:
+            version = pickle.load(f)
+            stamp, _ = pickle.loads(f.read())
+    except (OSError, ValueError, EOFError, pickle.UnpicklingError, TypeError):
+        return None
+    return version, stamp
+
+
+def codegen_magic():
+    """The magic tuple (LLVM triple, CPU name, CPU features) of this process's code generator:
+    part of every cache entry's key."""
+    return _target_codegen().magic_tuple()
+
+
+def fast_dispatcher(py_func, stamp, options, folders):
+    """The dispatcher of ``py_func`` on the fast path, its cache :func:`engine_cache`."""
+    dispatcher = njit(no_cfunc_wrapper=True, **options)(py_func)
+    # The dispatcher's cache is private; ours replaces it before any compile.
+    dispatcher._cache = engine_cache(stamp, folders)(py_func)
+    return dispatcher
+
+
+def _no_more_compiles(dispatcher):
+    # Numba accepts this only once the dispatcher has a signature.
+    if dispatcher.signatures:
+        dispatcher.disable_compile()
+
+
+def load_entry(dispatcher, signature):
+    """Whether ``dispatcher`` now has ``signature``, loaded from its cache: compiles nothing.
+    Returns where it was found ("writable" or "shipped"), or None."""
+    if tuple(signature) in dispatcher.overloads:
+        return dispatcher._cache.found_in or "writable"
+    cache = dispatcher._cache
+    cache.miss_raises = True
     dispatcher.disable_compile(False)
-    with entry_only(dispatcher.targetctx.codegen()):
-        dispatcher.compile(signature)
-    dispatcher.disable_compile()
+    try:
+        with entry_only(dispatcher.targetctx.codegen()):
+            dispatcher.compile(signature)
+    except CacheMiss:
+        return None
+    finally:
+        cache.miss_raises = False
+        _no_more_compiles(dispatcher)
+    return cache.found_in
+
+
+def compile_entry(dispatcher, signature):
+    """Compile ``signature`` into ``dispatcher`` (and its cache's writable folder), its callees
+    emitted once in its library (:func:`entry_only`). Probes the fast path first, once per
+    versions (:func:`ensure_probed`)."""
+    ensure_probed()
+    dispatcher.disable_compile(False)
+    try:
+        with entry_only(dispatcher.targetctx.codegen()):
+            dispatcher.compile(signature)
+    finally:
+        _no_more_compiles(dispatcher)
     return dispatcher
 
 
@@ -553,21 +683,55 @@ def _probe_program():
 
 
 def _probe():
-    """Compile and run :func:`_probe_program` through every internal of the fast path: the
-    entry compiled deferred and saved to the stamped cache. Returns None, or what went
-    wrong."""
+    """Compile :func:`_probe_program` through every internal of the fast path, save it to a
+    cache of its own and load it back in a second dispatcher, and run both. Returns None, or
+    what went wrong."""
     if FunctionIdentity is not None:
         _make_symbol_names_process_unique()
+    signature = (types.float64[::1],)
     try:
-        stamp = f"probe {secrets.token_hex(8)}"
-        entry = fast_entry(_probe_program(), (types.float64[::1],), stamp, {})
-        out = np.zeros(16)
-        count = entry(out)
+        with tempfile.TemporaryDirectory(prefix="mlp_numba-probe-") as folder:
+            folders = CacheFolders(None, pathlib.Path(folder), None)
+            stamp = f"probe {secrets.token_hex(8)}"
+            program = _probe_program()
+            compiled = fast_dispatcher(program, stamp, {}, folders)
+            compiled.disable_compile(False)
+            with entry_only(compiled.targetctx.codegen()):
+                compiled.compile(signature)
+            compiled.disable_compile()
+            loaded = fast_dispatcher(program, stamp, {}, folders)
+            if load_entry(loaded, signature) is None:
+                return "the probe program did not load back from its cache"
+            results = []
+            for dispatcher in (compiled, loaded):
+                out = np.zeros(16)
+                results.append((dispatcher(out), out))
     except Exception as exc:  # any failure of an internal means: not this path
         return f"the probe program failed: {type(exc).__name__}: {exc}"
-    if count != 16 or not np.array_equal(out, 2.0 * np.arange(16) + 1.0):
-        return f"the probe program gave wrong results ({count}, {out[:4]})"
+    for count, out in results:
+        if count != 16 or not np.array_equal(out, 2.0 * np.arange(16) + 1.0):
+            return f"the probe program gave wrong results ({count}, {out[:4]})"
     return None
+
+
+class FastPathFailed(RuntimeError):
+    """The probe found the fast path's internals not working (:func:`ensure_probed`)."""
+
+
+def ensure_probed():
+    """Probe the fast path before its first compile, once per versions (the verdict is kept
+    beside the compiled code): raises :class:`FastPathFailed` with the reason when it fails.
+    Loading compiled code needs no probe."""
+    file = verdict_file()
+    verdict = _read_verdict(file)
+    if verdict is None:
+        started = time.perf_counter()
+        problem = _probe()
+        seconds = time.perf_counter() - started
+        verdict = {"versions": _versions(), "problem": problem, "seconds": round(seconds, 3)}
+        _write_verdict(file, verdict)
+    if verdict.get("problem"):
+        raise FastPathFailed(verdict["problem"])
 
 
 @dataclass(frozen=True)
@@ -595,19 +759,31 @@ def _versions():
     )
 
 
-def verdict_file():
-    """Where the probe's verdict is kept: beside Numba's cache of the engine (``NUMBA_CACHE_DIR``
-    when set, else the engine's ``__pycache__`` when writable, else the user's cache folder)."""
+#: Where compiled code and the fast path's verdict are kept (``cache_folder``), when set.
+CACHE_DIR_VARIABLE = "MLP_NUMBA_CACHE_DIR"
+
+
+def cache_folder():
+    """The writable folder of the engine's compiled code: ``MLP_NUMBA_CACHE_DIR`` when set, else
+    ``NUMBA_CACHE_DIR/mlp_numba``, else the engine's ``__pycache__`` when writable, else the
+    user's cache folder (``XDG_CACHE_HOME`` or ``~/.cache``, then ``mlp_numba``)."""
+    if os.environ.get(CACHE_DIR_VARIABLE):
+        return pathlib.Path(os.environ[CACHE_DIR_VARIABLE])
     if numba.config.CACHE_DIR:
-        folder = pathlib.Path(numba.config.CACHE_DIR)
-    else:
-        folder = pathlib.Path(__file__).parent / "__pycache__"
-        if not _writable(folder):
-            base = os.environ.get("XDG_CACHE_HOME") or pathlib.Path.home() / ".cache"
-            folder = pathlib.Path(base) / "mlp_numba"
+        return pathlib.Path(numba.config.CACHE_DIR) / "mlp_numba"
+    folder = pathlib.Path(__file__).parent / "__pycache__"
+    if _writable(folder):
+        return folder
+    base = os.environ.get("XDG_CACHE_HOME") or pathlib.Path.home() / ".cache"
+    return pathlib.Path(base) / "mlp_numba"
+
+
+def verdict_file():
+    """Where the probe's verdict is kept: in :func:`cache_folder`, per versions of Numba,
+    llvmlite, Python and this module."""
     own = hashlib.sha256(pathlib.Path(__file__).read_bytes()).hexdigest()[:16]
     key = hashlib.sha256(f"{_versions()} {own}".encode()).hexdigest()[:16]
-    return folder / f"mlp_numba-fast-path-{key}.json"
+    return cache_folder() / f"mlp_numba-fast-path-{key}.json"
 
 
 def _writable(folder):
@@ -641,18 +817,15 @@ def _decide():
     problems = _static_problems()
     if problems:
         return Path(False, f"{_versions()} lacks {', '.join(problems)}")
-    file = verdict_file()
-    verdict = _read_verdict(file)
-    if verdict is None:
-        started = time.perf_counter()
-        problem = _probe()
-        seconds = time.perf_counter() - started
-        verdict = {"versions": _versions(), "problem": problem, "seconds": round(seconds, 3)}
-        _write_verdict(file, verdict)
-    if verdict.get("problem"):
+    verdict = _read_verdict(verdict_file())
+    if verdict is not None and verdict.get("problem"):
         return Path(False, f"{_versions()}: {verdict['problem']}")
     _make_symbol_names_process_unique()
-    return Path(True, f"{_versions()}: the probe compiled and ran ({verdict['seconds']} s)")
+    if verdict is None:
+        probed = "the probe runs before its first compile here"
+    else:
+        probed = f"the probe compiled and ran ({verdict['seconds']} s)"
+    return Path(True, f"{_versions()}: every internal present; {probed}")
 
 
 def path():

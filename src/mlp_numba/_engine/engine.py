@@ -16,18 +16,19 @@ import numba
 import numpy as np
 
 from .. import _dropout
-from . import _numba_private, _threads, entry
+from . import _numba_private, _threads, compiled_code, entry
 from ._jit import compiled_entry, sources_stamp
 from .bundles import Model, Optimizer, Outputs, Steps, Workspace
 from .kernels.activations import activation_code
-from .kernels.blas import BACKEND, one_blas_thread
+from .kernels.blas import ABI, one_blas_thread
 from .kernels.common import BLAS_PIECES, N_CHUNKS
 from .kernels.layers import CLASSES, PROBABILITIES, SCORES
 
 __all__ = ["Engine", "TrainingSteps"]
 
-#: The compiled-code cache stamp: the engine's sources, and what compiled code depends on.
-STAMP = sources_stamp(f"{BACKEND} {BLAS_PIECES}")
+#: The compiled-code stamp: the engine's sources and what compiled code depends on (the
+#: BLAS's kind, not its file: code calls it through a symbol resolved when it loads).
+STAMP = sources_stamp(f"blas {ABI}")
 
 #: Guards every call into compiled code (``_threads``): one thread in a forked child of an
 #: OpenMP process, turns under the ``workqueue`` layer.
@@ -56,7 +57,8 @@ class Engine:
         self.dtype = np.dtype(dtype)
         self._none = self._placeholders()
         self._types = self._signature()
-        self._run = compiled_entry(entry.run, self._types, STAMP)
+        stand_in = functools.partial(compiled_code.stand_in, self.dtype.name)
+        self._run = compiled_entry(entry.run, self._types, STAMP, stand_in)
 
     def _placeholders(self):
         """Empty bundles for the arguments an operation does not use."""

@@ -14,7 +14,6 @@ import numpy as np
 
 from ._jit import kernel
 from .kernels.common import (
-    BLAS_PIECES,
     N_CHUNKS,
     as_float,
     batch_pieces,
@@ -82,9 +81,10 @@ def all_below_max(values, n, scratch):
 
 
 @kernel
-def weight_pieces(widths):
-    """Blocks of the weight-gradient task: ``BLAS_PIECES`` per layer (``kernels.stack``)."""
-    return (widths.shape[0] - 1) * BLAS_PIECES
+def weight_pieces(widths, work):
+    """Blocks of the weight-gradient task: ``BLAS_PIECES`` (the rows of ``work.block_max``)
+    per layer (``kernels.stack``)."""
+    return (widths.shape[0] - 1) * work.block_max.shape[0]
 
 
 @kernel
@@ -100,13 +100,12 @@ def weights_norm(model):
 def _forward_backward(X, y, idx, mode, model, optimizer, steps, step, work, out, reg, norm):
     """A batch's forward and backward pass at optimizer step ``step`` (with the dropout of
     ``steps``); returns its loss with the L2 term ``reg * norm``."""
-    rows = batch_rows(mode, X, idx)
+    rows, most = batch_rows(mode, X, idx), work.block_max.shape[0]
     if mode == COLUMNS_DONE:
-        columns = task(
-            GATHER_COLUMNS, batch_pieces(X.shape[1]), 0, idx, 0, 0, step, optimizer, steps
-        )
+        cut = batch_pieces(X.shape[1], most)
+        columns = task(GATHER_COLUMNS, cut, 0, idx, 0, 0, step, optimizer, steps)
         in_parallel(columns, X, y, model, work, out)
-    pieces = batch_pieces(rows)
+    pieces = batch_pieces(rows, most)
     forward = task(FORWARD_BACKWARD, pieces, mode, idx, 0, 0, step, optimizer, steps)
     in_parallel(forward, X, y, model, work, out)
     total = sum_of(work.row_loss, rows)
@@ -142,8 +141,9 @@ def train_steps(X, y, model, optimizer, steps, work, out):
     update was not applied."""
     reg = cast(model.params, steps.reg)
     rows, top = steps.batches.shape[1], model.widths.shape[0] - 1
-    pieces, blocks = batch_pieces(rows), weight_pieces(model.widths)
-    splits = first_layer_splits(model, work, batch_pieces(X.shape[1]))
+    most = work.block_max.shape[0]
+    pieces, blocks = batch_pieces(rows, most), weight_pieces(model.widths, work)
+    splits = first_layer_splits(model, work, batch_pieces(X.shape[1], most))
     gather = np.int64(COLUMNS_DONE if splits else GATHER_ROWS)
     norm = weights_norm(model)
     for t in range(steps.batches.shape[0]):
@@ -185,7 +185,7 @@ def loss_and_grads(X, y, model, optimizer, steps, work, out):
     loss = _forward_backward(
         X, y, idx, np.int64(INPUT), model, optimizer, steps, np.int64(0), work, out, reg, norm
     )
-    blocks = weight_pieces(widths)
+    blocks = weight_pieces(widths, work)
     gradient = task(WEIGHT_GRADIENT, blocks, GRADIENT_OF_INPUT, idx, 0, reg, 0, optimizer, steps)
     in_parallel(gradient, X, y, model, work, out)
     return loss, np.isfinite(loss) and all_finite(work.grads)
@@ -199,7 +199,8 @@ def scores(X, y, model, optimizer, steps, work, out, mode):
     that row's NaN or inf (OpenBLAS multiplies every term), so the caller checks X itself only
     when this is False."""
     rows = X.shape[0]
-    scoring = task(SCORE, batch_pieces(rows), mode, work.yb[:0], 0, 0, 0, optimizer, steps)
+    pieces = batch_pieces(rows, work.block_max.shape[0])
+    scoring = task(SCORE, pieces, mode, work.yb[:0], 0, 0, 0, optimizer, steps)
     in_parallel(scoring, X, y, model, work, out)
     return rows == 0 or all_below_max(work.row_max, rows, work.partial)
 

@@ -120,7 +120,7 @@ def _forward_backward_block(lo, hi, p, rows, task, X, y, model, work):
         for i in range(lo, hi):
             yb[i] = y[idx[i]]
         # The gathered columns' largest magnitudes, one per block of GATHER_COLUMNS.
-        gathered = batch_pieces(X.shape[1])
+        gathered = batch_pieces(X.shape[1], work.block_max.shape[0])
         largest = largest_of(magnitude_bits(work.partial)[0][:gathered])
         add_parts_rows(lo, hi, gathered - 1, model, work)
     else:

@@ -1,4 +1,5 @@
-"""The ``mlp-numba`` command line: ``train``, ``evaluate``, ``predict`` and ``info``.
+"""The ``mlp-numba`` command line: ``train``, ``search``, ``evaluate``, ``predict``, ``info``
+and ``compile``.
 
 Errors a user can cause (a missing data folder, a bad option value, an unreadable model) are
 printed as one line on stderr with a non-zero exit status, never as a traceback; set
@@ -78,7 +79,32 @@ def build_parser():
     _add_search(commands)
     _add_evaluate_and_predict(commands)
     commands.add_parser("info", help="versions, threads, BLAS and cache folders")
+    _add_compile(commands)
     return parser
+
+
+def _add_compile(commands):
+    compile_ = commands.add_parser(
+        "compile",
+        help="compile the engine into the writable cache now, not at the first train",
+        description=(
+            "Compile the engine for float64 and float32 (side by side) into the writable "
+            "cache folder that `mlp-numba info` shows (MLP_NUMBA_CACHE_DIR sets it), so that "
+            "the first train loads it: for source and editable installs, other Numba "
+            "versions than the wheel's, and container images (RUN mlp-numba compile)."
+        ),
+    )
+    compile_.add_argument(
+        "--native",
+        action="store_true",
+        help=(
+            "compile for this machine's CPU rather than the x86-64-v3 baseline the wheel "
+            "ships: results may then differ from the shipped code's in the last bits"
+        ),
+    )
+    compile_.add_argument(
+        "--dtype", choices=("float64", "float32"), action="append", help="only this dtype"
+    )
 
 
 def _add_train(commands):
@@ -246,6 +272,8 @@ def main(argv=None):
             from ._use import run_evaluate as run
         elif args.command == "predict":
             from ._use import run_predict as run
+        elif args.command == "compile":
+            from ._info import run_compile as run
         else:
             from ._info import run_info as run
         return run(args)

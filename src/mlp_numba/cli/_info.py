@@ -14,6 +14,7 @@ import scipy
 from .._engine import path
 from .._version import __version__
 from ..datasets import data_home
+from ._errors import UserError
 
 _ENVIRONMENT = (
     "OMP_WAIT_POLICY",
@@ -22,6 +23,8 @@ _ENVIRONMENT = (
     "NUMBA_THREADING_LAYER",
     "NUMBA_CACHE_DIR",
     "MLP_NUMBA_PLAIN_JIT",
+    "MLP_NUMBA_NO_SHIPPED",
+    "MLP_NUMBA_CACHE_DIR",
     "OPENBLAS_NUM_THREADS",
     "OPENBLAS_THREAD_TIMEOUT",
     "MLP_NUMBA_DATA",
@@ -67,11 +70,13 @@ def run_info(args):
     # Deciding the path imports the engine's compile set-up, which starts Numba's threads:
     # then the threading layer can be named.
     chosen = path()
-    from .._engine import _numba_private, entry
+    from .._engine import _numba_private, compiled_code, entry
     from .._engine._threads import layer_is_fork_safe
+    from .._engine.engine import STAMP
     from .._engine.kernels.blas import BACKEND
 
-    cache = numba.config.CACHE_DIR or str(Path(entry.__file__).parent / "__pycache__")
+    problem = compiled_code.shipped_problem(entry.run, STAMP)
+    shipped = f"serves ({STAMP.split(';')[0]})" if problem is None else f"does not serve: {problem}"
     affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else "?"
     lines = [
         f"mlp-numba {__version__}",
@@ -86,9 +91,26 @@ def run_info(args):
         f"fast-path verdict: {_numba_private.verdict_file()}",
         f"kernels' matrix products: {BACKEND}",
         *(f"BLAS loaded: {line}" for line in _blas()),
-        f"compiled-code cache: {cache}",
+        f"shipped engine: {compiled_code.SHIPPED_FOLDER} {shipped}",
+        f"compiled-code cache (writable): {_numba_private.cache_folder()}",
         f"data home: {_data_home()}",
         *(f"{name}={os.environ[name]}" for name in _ENVIRONMENT if name in os.environ),
     ]
     print("\n".join(lines))
+    return 0
+
+
+def run_compile(args):
+    """``mlp-numba compile``: the engine compiled into the writable cache folder now."""
+    from .._engine import _numba_private, compiled_code
+
+    dtypes = args.dtype or list(compiled_code.DTYPES)
+    folder = _numba_private.cache_folder()
+    target = "this CPU" if args.native else compiled_code.BASELINE_CPU
+    print(f"compiling the {' and '.join(dtypes)} engine for {target} into {folder} ...")
+    try:
+        seconds = compiled_code.compile_ahead(folder, dtypes, native=args.native)
+    except compiled_code.CompileFailed as exc:
+        raise UserError(f"the compile failed: {exc}") from exc
+    print(f"compiled in {seconds:.1f} s")
     return 0

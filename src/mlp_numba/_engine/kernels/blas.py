@@ -92,8 +92,11 @@ def _find_gemm():
 
 
 _FOUND = _find_gemm()
-#: Which BLAS ``gemm`` calls (part of the compiled-code cache stamp).
+#: Which BLAS ``gemm`` calls.
 BACKEND = _FOUND[0] if _FOUND else "numpy.dot (SciPy's BLAS)"
+#: What compiled code depends on (part of its stamp): CBLAS with 64- or 32-bit integers, called
+#: through a symbol resolved when the code loads, or ``np.dot``.
+ABI = f"cblas {_FOUND[2]}" if _FOUND else "np.dot"
 
 
 class _OneThread:

@@ -22,7 +22,9 @@ from .._jit import INTERNAL, kernel
 N_CHUNKS = 64
 #: Blocks a large product or batch is cut into: the CPUs this process may use, whatever the
 #: thread settings, so that results do not depend on the number of threads; at most N_CHUNKS,
-#: as buffers of that many values hold the blocks' results.
+#: as buffers of that many values hold the blocks' results. Read at run time, not compiled in
+#: (compiled code may come from another machine): the engine sizes ``work.block_max`` with one
+#: row per block, and the kernels take the count from there.
 BLAS_PIECES = max(1, min(N_CHUNKS, numba.config.NUMBA_DEFAULT_NUM_THREADS))
 #: Fewest rows (or columns) in a block: below that a product is too small to share.
 SMALLEST_BLOCK = 16
@@ -38,10 +40,10 @@ def chunk_bounds(c, n, n_chunks):
 
 
 @kernel
-def batch_pieces(n):
-    """How many blocks to cut ``n`` rows (or columns) into: ``BLAS_PIECES``, unless that leaves
-    blocks of fewer than ``SMALLEST_BLOCK``. Depends on ``n`` alone, never on the threads."""
-    return max(1, min(BLAS_PIECES, n // SMALLEST_BLOCK))
+def batch_pieces(n, most):
+    """How many blocks to cut ``n`` rows (or columns) into: ``most`` (``BLAS_PIECES``), unless
+    that leaves blocks of fewer than ``SMALLEST_BLOCK``. Never depends on the threads."""
+    return max(1, min(most, n // SMALLEST_BLOCK))
 
 
 @intrinsic
