@@ -219,14 +219,23 @@ net.train(X, y, X[:500], y[:500], num_iters=20)
 _FIRST_DEEP_TRAIN = _FIRST_TRAIN.replace(
     "mlp_numba.TwoLayerNet(784, 100, 10,", "mlp_numba.MLP(784, (100, 50), 10,"
 ).replace(', activation="{activation}"', "")
-_USE_CACHE = "import os; os.environ['NUMBA_CACHE_DIR'] = {folder!r}"
+# A start that compiles from nothing, or loads what an earlier one compiled: the shipped code
+# ignored. A start from the shipped code: an empty cache, nothing ignored.
+_USE_CACHE = (
+    "import os; os.environ['NUMBA_CACHE_DIR'] = {folder!r}; "
+    "os.environ['MLP_NUMBA_NO_SHIPPED'] = '1'"
+)
+_SHIPPED = (
+    "import os; os.environ['NUMBA_CACHE_DIR'] = {folder!r}; "
+    "os.environ.pop('MLP_NUMBA_NO_SHIPPED', None)"
+)
 
 
 class StartUp:
     """Seconds from a fresh interpreter to the first ``train`` result (asv's ``timeraw_``: the
     statement runs in a new process, its imports included), with an empty compiled-code cache
-    (``cold``: everything compiles) or one filled by an earlier process (``warm``: the
-    compiled code loads)."""
+    (``cold``: everything compiles, the shipped code ignored), one filled by an earlier process
+    (``warm``: the compiled code loads), or the code the wheel ships (``shipped``)."""
 
     params = ["float64", "float32"]
     param_names = ["dtype"]
@@ -252,6 +261,11 @@ class StartUp:
 
     def timeraw_cold_first_train(self, dtype):
         return self._first(dtype, "relu"), self._empty_cache()
+
+    def timeraw_shipped_first_train(self, dtype):
+        """From the compiled code the wheel ships (when the build shipped any: else as cold)."""
+        folder = tempfile.mkdtemp(dir=self.folder)
+        return self._first(dtype, "relu"), _SHIPPED.format(folder=folder)
 
     def timeraw_warm_first_train(self, dtype):
         return self._first(dtype, "relu"), _USE_CACHE.format(folder=self.warm)

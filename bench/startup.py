@@ -9,7 +9,8 @@ Usage::
 Every case runs ``python -c CODE`` in a new process whose ``NUMBA_CACHE_DIR`` is a new empty
 folder (``cold``) or a folder that an untimed run of the same code filled first (``warm``), and
 reports the whole process's wall time (interpreter start, imports, compiling, the work), the
-median over ``--runs``. Only the public API is used, so ``--src`` can point at any checkout's
+median over ``--runs``. The compiled code a wheel ships is ignored (``MLP_NUMBA_NO_SHIPPED=1``,
+so ``cold`` compiles from nothing) unless ``--shipped`` is given. Only the public API is used, so ``--src`` can point at any checkout's
 ``src`` folder (it goes first on ``PYTHONPATH``): timing two checkouts in turn on one machine
 compares them.
 
@@ -118,12 +119,16 @@ def run_process(what, env, tmp):
     return seconds
 
 
-def measure_case(name, src, runs):
+def measure_case(name, src, runs, shipped=False):
     what, cache = CASES[name]
     seconds = []
     for _ in range(runs):
         with tempfile.TemporaryDirectory() as tmp:
             env = dict(os.environ, NUMBA_CACHE_DIR=str(Path(tmp) / "numba-cache"))
+            env.pop("MLP_NUMBA_CACHE_DIR", None)
+            env.pop("MLP_NUMBA_NO_SHIPPED", None)
+            if not shipped:
+                env["MLP_NUMBA_NO_SHIPPED"] = "1"
             if src is not None:
                 env["PYTHONPATH"] = os.pathsep.join(
                     [str(Path(src).resolve()), *filter(None, [os.environ.get("PYTHONPATH")])]
@@ -140,6 +145,9 @@ def main(argv=None):
     parser.add_argument("--runs", type=int, default=3, help="fresh processes per case")
     parser.add_argument("--src", help="a checkout's src folder to time instead of the installed")
     parser.add_argument("--json", help="also write the figures to this file")
+    parser.add_argument(
+        "--shipped", action="store_true", help="let the installed wheel's compiled code serve"
+    )
     args = parser.parse_args(argv)
     names = args.cases.split(",")
     unknown = sorted(set(names) - set(CASES))
@@ -150,7 +158,7 @@ def main(argv=None):
     print("| --- | --- | --- |")
     for name in names:
         try:
-            seconds = measure_case(name, args.src, args.runs)
+            seconds = measure_case(name, args.src, args.runs, args.shipped)
         except RuntimeError as exc:  # an old checkout may fail a case: say so, go on
             results[name] = None
             last = str(exc).strip().splitlines()[-1]

@@ -2,7 +2,6 @@
 the plain one, which uses none of them. Each internal missing, or misbehaving, means the plain
 path with a warning, never a crash; both paths give the same results."""
 
-import json
 import os
 import subprocess
 import sys
