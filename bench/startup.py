@@ -10,9 +10,9 @@ Every case runs ``python -c CODE`` in a new process whose ``NUMBA_CACHE_DIR`` is
 folder (``cold``) or a folder that an untimed run of the same code filled first (``warm``), and
 reports the whole process's wall time (interpreter start, imports, compiling, the work), the
 median over ``--runs``. The compiled code a wheel ships is ignored (``MLP_NUMBA_NO_SHIPPED=1``,
-so ``cold`` compiles from nothing) unless ``--shipped`` is given. Only the public API is used, so ``--src`` can point at any checkout's
-``src`` folder (it goes first on ``PYTHONPATH``): timing two checkouts in turn on one machine
-compares them.
+so ``cold`` compiles from nothing) unless ``--shipped`` is given. Only the public API is used,
+so ``--src`` can point at any checkout's ``src`` folder (it goes first on ``PYTHONPATH``):
+timing two checkouts in turn on one machine compares them.
 
 Cases:
 
