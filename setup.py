@@ -6,8 +6,9 @@ is compiled there for float64 and float32, for the baseline CPU of
 code is for one Python version and platform, so the wheel is tagged for them (cp3XY-cp3XY and
 manylinux_2_17 on x86-64 Linux). The cache files are not ELF libraries, which auditwheel would
 inspect and repair: the tag is set here instead, the same glibc floor as Numba's own wheels,
-whose runtime resolves every symbol the code calls. On other machines no code is shipped and
-the wheel is pure: the engine compiles on first use, or with ``mlp-numba compile``.
+whose runtime resolves every symbol the code calls. Elsewhere (other systems and CPUs: not
+built or tested here yet) no code is shipped and the wheel is pure: the engine compiles on
+first use, or with ``mlp-numba compile``.
 
 ``MLP_NUMBA_SHIP_ENGINE=0`` builds a wheel without the engine.
 """
@@ -27,9 +28,11 @@ try:  # setuptools >= 70.1 has its own
 except ImportError:  # pragma: no cover
     from wheel.bdist_wheel import bdist_wheel
 
-SHIPS = os.environ.get("MLP_NUMBA_SHIP_ENGINE", "1") != "0" and platform.machine().lower() in (
-    "x86_64",
-    "amd64",
+# Linux on x86-64 only, for now: the one platform built and tested here.
+SHIPS = (
+    os.environ.get("MLP_NUMBA_SHIP_ENGINE", "1") != "0"
+    and sys.platform.startswith("linux")
+    and platform.machine().lower() == "x86_64"
 )
 
 

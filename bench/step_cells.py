@@ -4,6 +4,10 @@ Usage::
 
     python bench/step_cells.py --old ../old/src --new src --pairs 3
     python bench/step_cells.py --new src --pairs 1 --cells 784-100-10    # one shape only
+    # the installed wheel's shipped (x86-64-v3) code against code compiled for this CPU:
+    MLP_NUMBA_CACHE_DIR=/tmp/native mlp-numba compile --native
+    python bench/step_cells.py --old installed --new installed \
+        --old-env MLP_NUMBA_CACHE_DIR=/tmp/empty --new-env MLP_NUMBA_CACHE_DIR=/tmp/native
 
 Each process (``--worker``) times, for every cell (shape x dtype x activation x optimizer),
 ``train`` calls of ``--iters`` steps on 2,000 random rows, batch 200, after an untimed call
@@ -61,8 +65,13 @@ def work(args):
     print(json.dumps(results))
 
 
-def run_worker(src, args):
-    env = dict(os.environ, PYTHONPATH=os.path.abspath(src))
+def run_worker(src, args, assignments=()):
+    """One worker process on ``src`` (``installed``: the installed package), with the
+    environment variables ``assignments`` (``KEY=VALUE`` each)."""
+    env = dict(os.environ)
+    if src != "installed":
+        env["PYTHONPATH"] = os.path.abspath(src)
+    env.update(assignment.split("=", 1) for assignment in assignments)
     command = [sys.executable, __file__, "--worker", "--cells", args.cells,
                "--iters", str(args.iters), "--repeat", str(args.repeat)]  # fmt: skip
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
@@ -73,7 +82,8 @@ def drive(args):
     runs = {"old": [], "new": []}
     for _ in range(args.pairs):
         for name in ("old", "new"):
-            runs[name].append(run_worker(getattr(args, name), args))
+            assignments = getattr(args, f"{name}_env") or ()
+            runs[name].append(run_worker(getattr(args, name), args, assignments))
     ratios = {}
     print("| cell | old ms | new ms | new/old |\n| --- | --- | --- | --- |")
     for cell in runs["new"][0]:
@@ -90,8 +100,15 @@ def drive(args):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--old", help="the old checkout's src folder")
-    parser.add_argument("--new", default="src", help="the new checkout's src folder")
+    parser.add_argument("--old", help="the old checkout's src folder, or 'installed'")
+    parser.add_argument(
+        "--new", default="src", help="the new checkout's src folder, or 'installed'"
+    )
+    for name in ("old", "new"):
+        parser.add_argument(
+            f"--{name}-env", action="append", metavar="KEY=VALUE",
+            help=f"an environment variable of the {name} processes (repeatable)",
+        )  # fmt: skip
     parser.add_argument("--pairs", type=int, default=3)
     parser.add_argument("--cells", default=",".join(SHAPES), help="shapes, comma-separated")
     parser.add_argument("--iters", type=int, default=100)
