@@ -39,8 +39,13 @@ TRAIN = textwrap.dedent(
     net = TwoLayerNet(40, 30, 4, std=0.1, seed=0)
     net.train(X, y, X, y, learning_rate=0.1, num_iters=40, batch_size=50, optimizer="adam")
     classes = net.predict(X)
+    small = TwoLayerNet(40, 30, 4, std=0.1, seed=0, dtype=np.float32)
+    small.train(X, y, X, y, learning_rate=0.1, num_iters=5, batch_size=50)
     run = engine_for(np.float64)._run
-    print("FOUND", run._cache.found_in, "MISSES", sum(run.stats.cache_misses.values()))
+    # (one dispatcher serves both dtypes)
+    runs = {id(r): r for r in (engine_for(d)._run for d in (np.float64, np.float32))}
+    misses = sum(sum(r.stats.cache_misses.values()) for r in runs.values())
+    print("FOUND", run._cache.found_in, "MISSES", misses)
     print("W1", net.params["W1"].tobytes().hex()[:4000], classes.tobytes().hex())
     """
 )
@@ -63,9 +68,10 @@ def _run(shipped, cache, *extra, **env):
 
 @pytest.fixture(scope="module")
 def shipped(tmp_path_factory):
-    """The float64 engine compiled for the baseline, as a wheel's build does."""
+    """Both engines compiled for the baseline side by side, as a wheel's build does."""
     folder = tmp_path_factory.mktemp("shipped")
-    compiled_code.compile_ahead(folder, ["float64"])
+    compiled_code.compile_ahead(folder, ["float64", "float32"])
+    assert len(list(folder.glob("*.nbi"))) == 2  # one index each: no race between them
     for verdict in folder.glob("*.json"):
         verdict.unlink()
     return folder
@@ -94,8 +100,9 @@ def test_a_compile_standing_in_for_the_shipped_code_gives_its_bits(from_shipped,
     shipped_result = from_shipped[0]
     result = _run(tmp_path / "none", tmp_path / "cache")
     assert result["found"] == "writable" and result["misses"] == 0  # compiled elsewhere
-    (log,) = result["logs"]
-    assert "for x86-64-v3" in log and "a source or editable install" in log
+    assert len(result["logs"]) == 2  # one line for each dtype's engine
+    for log, dtype in zip(result["logs"], ("float64", "float32"), strict=True):
+        assert f"the {dtype} engine for x86-64-v3" in log and "a source or editable" in log
     assert result["weights"] == shipped_result["weights"]
     assert list((tmp_path / "cache").glob("*.nbi"))
     # A later process loads what the stand-in compiled, silently.
@@ -106,22 +113,22 @@ def test_a_compile_standing_in_for_the_shipped_code_gives_its_bits(from_shipped,
 @pytest.mark.slow
 def test_a_cpu_without_the_baseline_compiles_here_for_itself(shipped, from_shipped, tmp_path):
     result = _run(shipped, tmp_path, "this CPU lacks avx2 of x86-64-v3")
-    assert result["misses"] == 1  # compiled in this process
-    (log,) = result["logs"]
-    assert "for this CPU" in log and "lacks avx2" in log
+    assert result["misses"] == 2  # both dtypes compiled in this process
+    assert len(result["logs"]) == 2
+    assert all("for this CPU" in log and "lacks avx2" in log for log in result["logs"])
     ours = np.frombuffer(bytes.fromhex(result["weights"].split()[1]), np.float64)
     theirs = np.frombuffer(bytes.fromhex(from_shipped[0]["weights"].split()[1]), np.float64)
     np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=1e-14)
 
 
 def _rewrite_index(folder, version=None, stamp=None):
-    (index,) = folder.glob("*.nbi")
-    with open(index, "rb") as f:
-        old_version = pickle.load(f)
-        old_stamp, overloads = pickle.loads(f.read())
-    with open(index, "wb") as f:
-        pickle.dump(version or old_version, f)
-        f.write(pickle.dumps((stamp or old_stamp, overloads)))
+    for index in folder.glob("*.nbi"):
+        with open(index, "rb") as f:
+            old_version = pickle.load(f)
+            old_stamp, overloads = pickle.loads(f.read())
+        with open(index, "wb") as f:
+            pickle.dump(version or old_version, f)
+            f.write(pickle.dumps((stamp or old_stamp, overloads)))
 
 
 @pytest.fixture

@@ -238,23 +238,34 @@ def engine_cache(stamp, folders):
                 raise CacheMiss()
             return data
 
+        def _file(self, sig, folder):
+            # One index per signature (the dtype), so that processes compiling the dtypes
+            # side by side never rewrite each other's index.
+            tag = hashlib.sha256(str(sig).encode()).hexdigest()[:12]
+            return IndexDataCacheFile(str(folder), f"{self._impl.filename_base}.{tag}", stamp)
+
         def save_overload(self, sig, data):
             # A cache folder that cannot be written only means compiling again next time.
             with contextlib.suppress(OSError):
-                super().save_overload(sig, data)
+                self._save_overload(sig, data)
+
+        def _save_overload(self, sig, data):
+            if not self._impl.check_cachable(data):
+                return
+            self._impl.locator.ensure_cache_path()
+            key = self._index_key(sig, data.codegen)
+            self._file(sig, writable).save(key, self._impl.reduce(data))
 
         def _load_any(self, sig, target_context):
             key = self._index_key(sig, target_context.codegen())
-            tries = [("writable", self._cache_file, key)]
+            own = self._file(sig, writable)
+            tries = [("writable", own, key)]
             if folders.baseline is not None:
                 baseline_key = (key[0], folders.baseline, *key[2:])
                 if folders.shipped is not None:
-                    shipped = IndexDataCacheFile(
-                        str(folders.shipped), self._impl.filename_base, stamp
-                    )
-                    tries.append(("shipped", shipped, baseline_key))
+                    tries.append(("shipped", self._file(sig, folders.shipped), baseline_key))
                 if baseline_key != key:
-                    tries.append(("writable", self._cache_file, baseline_key))
+                    tries.append(("writable", own, baseline_key))
             for where, file, wanted in tries:
                 data = file.load(wanted)
                 if data is not None:
@@ -266,21 +277,24 @@ def engine_cache(stamp, folders):
 
 
 def shipped_index(folder, py_func):
-    """``(numba version, stamp)`` of ``py_func``'s index in ``folder``, or None: what the
-    shipped code was built with, to say why it does not serve."""
+    """``(numba version, stamp)`` of an index of ``py_func`` in ``folder`` for this Python, or
+    None: what the shipped code was built with, to say why it does not serve."""
     import pickle
 
     lineno = py_func.__code__.co_firstlineno
     module = pathlib.Path(py_func.__code__.co_filename).stem
-    name = f"{module}.{py_func.__qualname__}-{lineno}.py{sys.version_info[0]}{sys.version_info[1]}"
-    path = pathlib.Path(folder) / f"{name}{getattr(sys, 'abiflags', '')}.nbi"
-    try:
-        with open(path, "rb") as f:
-            version = pickle.load(f)
-            stamp, _ = pickle.loads(f.read())
-    except (OSError, ValueError, EOFError, pickle.UnpicklingError, TypeError):
-        return None
-    return version, stamp
+    python = f"py{sys.version_info[0]}{sys.version_info[1]}{getattr(sys, 'abiflags', '')}"
+    for path in sorted(pathlib.Path(folder).glob(f"{module}.{py_func.__qualname__}-*.nbi")):
+        if not path.name.startswith(f"{module}.{py_func.__qualname__}-{lineno}.{python}."):
+            continue
+        try:
+            with open(path, "rb") as f:
+                version = pickle.load(f)
+                stamp, _ = pickle.loads(f.read())
+        except (OSError, ValueError, EOFError, pickle.UnpicklingError, TypeError):
+            continue
+        return version, stamp
+    return None
 
 
 def codegen_magic():
