@@ -96,18 +96,28 @@ def test_a_fresh_process_loads_the_shipped_code_and_compiles_nothing(from_shippe
 
 
 @pytest.mark.slow
-def test_a_compile_standing_in_for_the_shipped_code_gives_its_bits(from_shipped, tmp_path):
+def test_a_compile_standing_in_for_the_shipped_code_gives_its_bits(shipped, from_shipped, tmp_path):
+    # Shipped code built by another Numba: a compile for the baseline in another process.
+    mismatched = tmp_path / "shipped"
+    shutil.copytree(shipped, mismatched)
+    _rewrite_index(mismatched, version="0.0.1")
     shipped_result = from_shipped[0]
-    result = _run(tmp_path / "none", tmp_path / "cache")
+    result = _run(mismatched, tmp_path / "cache")
     assert result["found"] == "writable" and result["misses"] == 0  # compiled elsewhere
     assert len(result["logs"]) == 2  # one line for each dtype's engine
     for log, dtype in zip(result["logs"], ("float64", "float32"), strict=True):
-        assert f"the {dtype} engine for x86-64-v3" in log and "a source or editable" in log
+        assert f"the {dtype} engine for x86-64-v3" in log and "numba 0.0.1" in log
     assert result["weights"] == shipped_result["weights"]
     assert list((tmp_path / "cache").glob("*.nbi"))
     # A later process loads what the stand-in compiled, silently.
-    again = _run(tmp_path / "none", tmp_path / "cache")
+    again = _run(mismatched, tmp_path / "cache")
     assert again["logs"] == [] and again["weights"] == shipped_result["weights"]
+
+
+def test_an_install_that_ships_nothing_compiles_in_the_process(tmp_path, monkeypatch):
+    monkeypatch.setattr(compiled_code, "SHIPPED_FOLDER", tmp_path / "absent")
+    monkeypatch.setattr(compiled_code, "compile_ahead", None)  # never called
+    assert compiled_code.stand_in("float64", "a source or editable install") is False
 
 
 @pytest.mark.slow

@@ -9,17 +9,19 @@ The engine runs on one of two paths, chosen once per process when it is first ne
   time otherwise); the parallel region calls its blocks without copying their code into every
   library on the way (:func:`call_unlinked`, :func:`link`); the on-disk cache is stamped with
   the engine's sources and loads without refreshing Numba's registries
-  (:func:`stamped_cache`); the kernels carry no wrappers and no reference counting
+  (:func:`engine_cache`); the kernels carry no wrappers and no reference counting
   (:data:`FAST_OPTIONS`).
 - **plain**: the same kernels through ordinary ``njit`` dispatch and ``cache=True``, none of
   the above. Its first compile is slower (as before the fast start); its results are those of
   the fast path (``tests/test_paths.py``).
 
-The fast path is used when every internal below is present and a small program compiled
-through all of them gives the right answer (:func:`_probe`, about half a second beyond what
-the first compile costs anyway; its verdict is kept per Numba, llvmlite and Python version
-and per version of this module, beside the engine's cache). Otherwise, or with
-``MLP_NUMBA_PLAIN_JIT=1``, the plain path runs, and a warning names the reason once.
+The fast path is used when every internal below is present and, checked before its first
+compile (:func:`ensure_probed`; loading compiled code needs none), a small program compiled,
+saved, loaded back and run through all of them gives the right answer (:func:`_probe`, about
+half a second beyond what the first compile costs anyway; its verdict is kept per Numba,
+llvmlite and Python version and per version of this module, in the writable cache folder).
+Otherwise, or with ``MLP_NUMBA_PLAIN_JIT=1``, the plain path runs, and a warning names the
+reason once.
 
 Each internal below says why it is needed. All were checked against Numba 0.59.1, 0.61.2,
 0.64.0 and 0.68.1 (the versions ``.ci/run`` and the development notes test).

@@ -131,12 +131,17 @@ def why_not_shipped(py_func, stamp):
 def stand_in(dtype, reason):
     """Compile the engine of ``dtype`` for the baseline in a separate process into the writable
     folder, so that this process loads it; returns whether it did. Not when this process
-    already compiles for the baseline (it is such a process), nor on a CPU without the
-    baseline's features: the caller then compiles here, for this CPU."""
+    already compiles for the baseline (it is such a process), nor when nothing ships with
+    this install (a source or editable one), nor on a CPU without the baseline's features:
+    the caller then compiles here, for this CPU."""
     from . import _numba_private
 
     folder = _numba_private.cache_folder()
     if compiles_for_baseline() or _compiles_natively():
+        return False
+    if not SHIPPED_FOLDER.is_dir():
+        # Nothing ships with this install, so no shipped results to match: compile here.
+        log.info("mlp_numba: compiling the %s engine for this CPU (%s)", dtype, reason)
         return False
     problem = baseline_problem()
     if problem:
