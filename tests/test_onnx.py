@@ -144,3 +144,28 @@ def test_a_pipeline_with_the_estimator_converts(labels, hidden):
     got_labels, probabilities = _session(model).run(None, {"X": X})
     assert np.array_equal(got_labels, pipe.predict(X))
     np.testing.assert_allclose(probabilities, pipe.predict_proba(X), rtol=1e-10, atol=1e-10)
+
+
+def test_the_command_line_exports_a_model_file_with_its_preprocessing(tmp_path, capsys):
+    from sklearn.datasets import load_digits
+
+    from mlp_numba.cli import main
+    from mlp_numba.cli._use import _load
+
+    run = tmp_path / "run"
+    assert main(["train", "--iterations", "50", "--seed", "3", "-o", str(run), "-q"]) == 0
+    out = tmp_path / "digits.onnx"
+    assert main(["export", str(run / "model.npz"), "-o", str(out)]) == 0
+    assert "input images" in capsys.readouterr().out
+    model = onnx.load(out)
+    onnx.checker.check_model(model)
+    meta = {p.key: p.value for p in model.metadata_props}
+    assert meta["class"] == "TwoLayerNet" and any(k.startswith("model_file.") for k in meta)
+    net, prep = _load(run / "model.npz")
+    images = load_digits().images[:300]  # raw 8x8 images, as predict takes them
+    labels, probabilities = _session(model).run(None, {"images": images.astype(net.dtype)})
+    np.testing.assert_allclose(probabilities, net.predict_proba(prep(images)), rtol=1e-10,
+                               atol=1e-10)  # fmt: skip
+    assert np.array_equal(labels, net.predict(prep(images)))
+    assert main(["export", str(run / "model.npz"), "-o", str(out), "--opset", "3"]) == 2
+    assert "opset must be from 13" in capsys.readouterr().err

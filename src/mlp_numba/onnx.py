@@ -30,7 +30,7 @@ from ._atomic import atomic_write
 from ._onnx_graph import ELEMENT_TYPES, Emitter, add_net
 from ._version import __version__
 
-__all__ = ["DEFAULT_OPSET", "MIN_OPSET", "to_onnx"]
+__all__ = ["DEFAULT_OPSET", "MIN_OPSET", "export_model_file", "save", "to_onnx"]
 
 #: The opset of the graphs by default: the newest that onnxruntime 1.20, the oldest the
 #: ``onnx`` extra allows, runs.
@@ -135,15 +135,31 @@ def to_onnx(model, path=None, *, opset=None):
     ['label', 'probabilities']
     """
     net, classes, kind = _unpack(model)
-    opset = _check_opset(opset)
+    onnx_model = _build(net, classes, kind, _check_opset(opset))
+    if path is not None:
+        save(onnx_model, path)
+    return onnx_model
+
+
+def _build(net, classes, kind, opset, preprocessing=None, metadata=None):
+    """The checked model of ``net``; with ``preprocessing`` (``datasets.Preprocessing``) its
+    input is the raw images, flattened, scaled and centred in the graph."""
     dtype = np.dtype(net.dtype)
-    emitter = _GraphEmitter(dtype)
-    add_net(emitter, "X", net, classes, "label", "probabilities")
     element = ELEMENT_TYPES[dtype]
+    emitter = _GraphEmitter(dtype)
+    if preprocessing is None:
+        name, shape, X = "X", [None, net.sizes[0]], "X"
+    else:
+        name, shape = "images", [None, *preprocessing.image_shape]
+        X = emitter.node("Flatten", [name], "rows", axis=1)
+        if preprocessing.scale != 1:
+            X = emitter.node("Mul", [X, emitter.scalar(preprocessing.scale)], "scaled")
+        mean = emitter.const(np.asarray(preprocessing.mean, dtype), "mean")
+        X = emitter.node("Sub", [X, mean], "centred")
+    add_net(emitter, X, net, classes, "label", "probabilities")
     label_type = TensorProto.STRING if classes.dtype.kind in "OUS" else TensorProto.INT64
     graph = helper.make_graph(
-        emitter.nodes, "mlp_numba",
-        [helper.make_tensor_value_info("X", element, [None, net.sizes[0]])],
+        emitter.nodes, "mlp_numba", [helper.make_tensor_value_info(name, element, shape)],
         [
             helper.make_tensor_value_info("label", label_type, [None]),
             helper.make_tensor_value_info("probabilities", element, [None, len(classes)]),
@@ -160,10 +176,35 @@ def to_onnx(model, path=None, *, opset=None):
         "activation_params": json.dumps(net.activation_params), "dtype": dtype.name,
         "classes": json.dumps([c.item() if hasattr(c, "item") else c for c in classes]),
     }  # fmt: skip
+    for key, value in (metadata or {}).items():
+        described[str(key)] = value if isinstance(value, str) else json.dumps(value, default=str)
     helper.set_model_props(onnx_model, described)
     checker.check_model(onnx_model)
-    if path is not None:
-        save(onnx_model, path)
+    return onnx_model
+
+
+def export_model_file(model_path, path, *, opset=None):
+    """Export a model file written by ``mlp-numba train`` or ``search`` (or ``save_model``) to
+    ONNX at ``path`` (atomically). When the file holds its preprocessing (the data sets'
+    scaling, mean image and image shape), the graph's input is ``images``, the raw inputs of
+    shape (N, *image_shape) as floats, and the preprocessing is part of the graph; otherwise
+    ``X``, the rows the net takes. The file's metadata goes into the model's. Returns the
+    model."""
+    from .datasets import Preprocessing
+    from .model_file import load_model
+
+    opset = _check_opset(opset)
+    saved = load_model(model_path)
+    net = saved.net
+    prep = None
+    if "preprocessing_mean" in saved.arrays:
+        prep = Preprocessing.from_arrays(saved.arrays)
+        if prep.mean.size != net.sizes[0]:
+            raise ValueError(f"{model_path}: its preprocessing does not fit its net")
+    metadata = {f"model_file.{k}": v for k, v in (saved.metadata or {}).items()}
+    kind = type(net).__name__
+    onnx_model = _build(net, np.arange(net.sizes[-1]), kind, opset, prep, metadata)
+    save(onnx_model, path)
     return onnx_model
 
 

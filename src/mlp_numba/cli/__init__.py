@@ -1,5 +1,5 @@
-"""The ``mlp-numba`` command line: ``train``, ``search``, ``evaluate``, ``predict``, ``info``
-and ``compile``.
+"""The ``mlp-numba`` command line: ``train``, ``search``, ``evaluate``, ``predict``, ``info``,
+``compile`` and ``export``.
 
 Errors a user can cause (a missing data folder, a bad option value, an unreadable model) are
 printed as one line on stderr with a non-zero exit status, never as a traceback; set
@@ -80,6 +80,19 @@ def build_parser():
     _add_evaluate_and_predict(commands)
     commands.add_parser("info", help="versions, threads, BLAS and cache folders")
     _add_compile(commands)
+    export = commands.add_parser(
+        "export",
+        help="write a saved model as ONNX (pip install 'mlp-numba[onnx]')",
+        description=(
+            "Write a model file of train or search as an ONNX model that onnxruntime serves: "
+            "its input is what `mlp-numba predict` takes (the raw images, as floats, when the "
+            "file holds its preprocessing, which then runs in the graph); its outputs are the "
+            "label and the class probabilities."
+        ),
+    )
+    export.add_argument("model", help="a model file (.npz) written by train or search")
+    export.add_argument("-o", "--output", required=True, help="the .onnx file to write")
+    export.add_argument("--opset", type=int, help="the ONNX opset (default: 21)")
     return parser
 
 
@@ -274,6 +287,8 @@ def main(argv=None):
             from ._use import run_predict as run
         elif args.command == "compile":
             from ._info import run_compile as run
+        elif args.command == "export":
+            from ._use import run_export as run
         else:
             from ._info import run_info as run
         return run(args)

@@ -1,4 +1,4 @@
-"""``mlp-numba evaluate`` and ``mlp-numba predict``: use a model written by ``train``."""
+"""``mlp-numba evaluate``, ``predict`` and ``export``: use a model written by ``train``."""
 
 from __future__ import annotations
 
@@ -73,4 +73,15 @@ def run_predict(args):
         np.savetxt(sys.stdout, out, fmt="%.6f")
     else:
         print("\n".join(str(int(c)) for c in out))
+    return 0
+
+
+def run_export(args):
+    from ..onnx import export_model_file
+
+    model = export_model_file(args.model, args.output, opset=args.opset)
+    (source,) = model.graph.input
+    shape = [d.dim_value or "N" for d in source.type.tensor_type.shape.dim]
+    print(f"wrote {args.output}: input {source.name} {tuple(shape)}, outputs label and "
+          f"probabilities, opset {model.opset_import[0].version}")  # fmt: skip
     return 0
