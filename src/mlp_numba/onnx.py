@@ -184,12 +184,25 @@ def _build(net, classes, kind, opset, preprocessing=None, metadata=None):
 
 
 def export_model_file(model_path, path, *, opset=None):
-    """Export a model file written by ``mlp-numba train`` or ``search`` (or ``save_model``) to
-    ONNX at ``path`` (atomically). When the file holds its preprocessing (the data sets'
-    scaling, mean image and image shape), the graph's input is ``images``, the raw inputs of
-    shape (N, *image_shape) as floats, and the preprocessing is part of the graph; otherwise
-    ``X``, the rows the net takes. The file's metadata goes into the model's. Returns the
-    model."""
+    """Export a model file written by ``mlp-numba train`` or ``search`` (or ``save_model``).
+
+    Parameters
+    ----------
+    model_path : str or path-like
+        The model file (``.npz``).
+    path : str or path-like
+        The ONNX file to write (atomically).
+    opset : int, optional
+        As :func:`to_onnx`'s.
+
+    Returns
+    -------
+    onnx.ModelProto
+        When the file holds its preprocessing (the data sets' scaling, mean image and image
+        shape), its input is ``images``, the raw inputs of shape ``(N, *image_shape)`` as
+        floats, and the preprocessing runs in the graph; otherwise ``X``, the rows the net
+        takes. The file's metadata is in the model's, under ``model_file.<key>``.
+    """
     from .datasets import Preprocessing
     from .model_file import load_model
 
