@@ -251,6 +251,19 @@ def _add_search(commands):
     search.add_argument("--dtype", choices=("float64", "float32"), default="float64")
     search.add_argument("--seed", type=int, default=0)
     search.add_argument("--output", "-o", help="default: runs/search-<dataset>-<date>-<time>")
+    optuna = search.add_argument_group(
+        "Optuna (pip install 'mlp-numba[optuna]')",
+        "Any of these runs the search as an Optuna study: --grid means --sampler grid, "
+        "--trials N runs N trials (--sampler random by default).",
+    )
+    optuna.add_argument("--sampler", choices=("grid", "random", "tpe"))
+    optuna.add_argument(
+        "--pruner", choices=("none", "median", "hyperband"),
+        help="stop trials whose validation accuracy lags at an epoch end (median: after 5 "
+        "finished trials and 2 epochs)",
+    )  # fmt: skip
+    optuna.add_argument("--storage", help="study storage URL (default: sqlite in the run folder)")
+    optuna.add_argument("--study-name", help="default: search-<dataset>")
     search.add_argument("--quiet", "-q", action="store_true")
 
 

@@ -39,7 +39,7 @@ def _space(args):
             if kind == "widths":  # 256-128,512-256: one tuple of widths per value
                 space[key] = [tuple(int(w) for w in t.split("-")) for t in text.split(",")]
             elif ":" in text and kind is not str:
-                if not args.trials:
+                if not args.trials or getattr(args, "sampler", None) == "grid":
                     raise UserError(f"{flag} {text}: ranges (LOW:HIGH) need --trials")
                 low, high = (kind(t) for t in text.split(":"))
                 space[key] = ("int", low, high) if kind is int else ("loguniform", low, high)
@@ -50,7 +50,14 @@ def _space(args):
     return space
 
 
+def _uses_optuna(args):
+    return any(getattr(args, k, None) is not None
+               for k in ("sampler", "pruner", "storage", "study_name"))  # fmt: skip
+
+
 def run_search_command(args):
+    if _uses_optuna(args):
+        return _run_study_command(args)
     space = _space(args)
     configs = random_configs(space, args.trials, args.seed) if args.trials else grid(space)
     data = prepare(args.dataset, args.data_dir, download=args.download, seed=args.seed,
@@ -70,5 +77,59 @@ def run_search_command(args):
     shown = {k: best[k] for k in (width, "learning_rate", "learning_rate_decay", "reg",
                                   "activation", "optimizer")}  # fmt: skip
     print(f"best validation accuracy: {best['val_acc']:.4f} with {shown}")
+    print(f"wrote {', '.join(str(p) for p in written)}")
+    return 0
+
+
+def _run_study_command(args):
+    import csv
+    import json
+
+    from .._atomic import atomic_write
+    from ..sweep import run_study
+
+    sampler = args.sampler or ("random" if args.trials else "grid")
+    if sampler != "grid" and not args.trials:
+        raise UserError(f"--sampler {sampler} needs --trials N")
+    space = _space(args)
+    n_trials = args.trials or len(grid(space))
+    out_dir = Path(args.output or Path("runs") / f"search-{args.dataset}-"
+                   f"{datetime.now():%Y%m%d-%H%M%S}")  # fmt: skip
+    out_dir.mkdir(parents=True, exist_ok=True)
+    storage = args.storage or f"sqlite:///{(out_dir / 'study.db').resolve()}"
+    name = args.study_name or f"search-{args.dataset}"
+    data = prepare(args.dataset, args.data_dir, download=args.download, seed=args.seed,
+                   dtype=args.dtype, progress=not args.quiet)  # fmt: skip
+    print(f"study {name} in {storage}: {n_trials} trials, sampler {sampler}, pruner "
+          f"{args.pruner or 'none'}, {args.epochs} epochs each", flush=True)  # fmt: skip
+    study = run_study(
+        data, space, sampler=sampler, n_trials=n_trials, pruner=args.pruner or "none",
+        storage=storage, study_name=name, epochs=args.epochs, batch_size=args.batch_size,
+        seed=args.seed, progress=not args.quiet,
+    )  # fmt: skip
+    rows = [
+        {"trial": t.number, "state": t.state.name, "val_acc": t.value,
+         "epochs": t.user_attrs.get("epochs"), **t.params}
+        for t in study.trials
+    ]  # fmt: skip
+    columns = sorted({k for row in rows for k in row}, key=lambda k: (k not in rows[0], k))
+    with atomic_write(out_dir / "trials.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, columns)
+        writer.writeheader()
+        writer.writerows(rows)
+    with atomic_write(out_dir / "trials.json", "w") as f:
+        json.dump(rows, f, indent=1)
+    written = [out_dir / "trials.csv", out_dir / "trials.json"]
+    if study.best_net is not None:
+        meta = {"study": name, "storage": storage, "trial": study.best_net_trial,
+                "params": study.trials[study.best_net_trial].params}  # fmt: skip
+        study.best_net.save(out_dir / "best_model.npz", metadata={"search": meta},
+                            arrays=data.preprocessing.to_arrays())  # fmt: skip
+        written.append(out_dir / "best_model.npz")
+    pruned = sum(row["state"] == "PRUNED" for row in rows)
+    print(
+        f"best validation accuracy: {study.best_value:.4f} with {study.best_params} "
+        f"(trial {study.best_trial.number}); {pruned} of {len(rows)} trials pruned"
+    )
     print(f"wrote {', '.join(str(p) for p in written)}")
     return 0

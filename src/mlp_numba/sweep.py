@@ -1,0 +1,225 @@
+"""Hyperparameter sweeps on Optuna: samplers that learn (TPE), pruning on the learning curve,
+and studies kept in a database (``pip install 'mlp-numba[optuna]'``).
+
+:func:`run_study` takes the same space as :mod:`mlp_numba.search` (lists of values, and for
+the samplers that draw, ``("loguniform", low, high)`` or ``("int", low, high)`` ranges) and
+returns the Optuna study. Each trial trains a fresh net on the training rows and reports its
+validation accuracy at every epoch boundary the training loop records, and at the end
+(step = epoch number, from 1); a pruner may stop it at such a boundary.
+
+Examples
+--------
+>>> from mlp_numba.datasets import prepare
+>>> from mlp_numba.sweep import run_study
+>>> data = prepare("digits")  # doctest: +SKIP
+>>> study = run_study(data, {"learning_rate": ("loguniform", 1e-3, 1e-1)}, n_trials=10,
+...                   epochs=5)  # doctest: +SKIP
+>>> study.best_value > 0.9  # doctest: +SKIP
+True
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from . import _validation as v
+from ._training import TrainOptions
+from .search import DEFAULTS, _check_names, _net
+
+__all__ = ["PRUNERS", "SAMPLERS", "run_study"]
+
+#: The samplers :func:`run_study` offers.
+SAMPLERS = ("grid", "random", "tpe")
+#: The pruners :func:`run_study` offers. ``median`` waits for ``MEDIAN_STARTUP_TRIALS`` finished
+#: trials, and its warm-up lets every trial reach epoch ``MEDIAN_WARMUP_EPOCHS`` (the end of that
+#: epoch is the first where it may stop); ``hyperband`` runs brackets from 1 epoch to all.
+PRUNERS = ("none", "median", "hyperband")
+MEDIAN_STARTUP_TRIALS = 5
+MEDIAN_WARMUP_EPOCHS = 2
+
+
+def _optuna():
+    try:
+        import optuna
+    except ImportError as exc:
+        raise ImportError(
+            "Optuna sweeps need the optuna extra: pip install 'mlp-numba[optuna]'"
+        ) from exc
+    return optuna
+
+
+def _encode(value):
+    """A space value as Optuna can store it (widths of several layers as "256-128")."""
+    if isinstance(value, (tuple, list)):
+        return "-".join(str(int(w)) for w in value)
+    return value
+
+
+def _decode(name, value):
+    if name == "hidden_sizes" and isinstance(value, str):
+        return tuple(int(w) for w in value.split("-"))
+    return value
+
+
+def _suggest(trial, name, spec):
+    if isinstance(spec, tuple) and spec and spec[0] in ("loguniform", "int"):
+        kind, low, high = spec
+        if kind == "int":
+            return trial.suggest_int(name, int(low), int(high), log=True)
+        return trial.suggest_float(name, float(low), float(high), log=True)
+    values = spec if isinstance(spec, (list, tuple)) else [spec]
+    return _decode(name, trial.suggest_categorical(name, [_encode(x) for x in values]))
+
+
+def _sampler(optuna, name, space, seed):
+    if name == "grid":
+        ranges = [
+            k for k, s in space.items() if isinstance(s, tuple) and s and isinstance(s[0], str)
+        ]
+        if ranges:
+            raise ValueError(f"sampler 'grid' needs lists of values; {ranges} are ranges")
+        grid = {
+            k: [_encode(x) for x in (s if isinstance(s, list) else [s])] for k, s in space.items()
+        }
+        return optuna.samplers.GridSampler(grid, seed=seed)
+    if name == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    return optuna.samplers.TPESampler(seed=seed)
+
+
+def _pruner(optuna, name, epochs):
+    if name == "median":
+        return optuna.pruners.MedianPruner(
+            n_startup_trials=MEDIAN_STARTUP_TRIALS, n_warmup_steps=MEDIAN_WARMUP_EPOCHS
+        )
+    if name == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=epochs)
+    return optuna.pruners.NopPruner()
+
+
+def _objective(optuna, data, space, epochs, batch_size, seed, keep):
+    X_train, y_train, X_val, y_val = data.X_train, data.y_train, data.X_val, data.y_val
+    per_epoch = max(math.ceil(len(X_train) / batch_size), 1)
+
+    def objective(trial):
+        settings = {**DEFAULTS, **{k: _suggest(trial, k, s) for k, s in space.items()}}
+        net = _net(settings, data.num_features, data.num_classes, X_train.dtype,
+                   seed + trial.number)  # fmt: skip
+        reported = []
+
+        def on_progress(progress):
+            # The loop records the validation accuracy at it = 0, per, 2 per, ...: the record
+            # k >= 1 closes epoch k.
+            history = progress.history["val_acc_history"]
+            while len(reported) + 1 < len(history):
+                step = len(reported) + 1
+                reported.append(history[step])
+                trial.report(float(history[step]), step)
+                if trial.should_prune():
+                    return False
+            return True
+
+        options = TrainOptions(
+            learning_rate=settings["learning_rate"],
+            learning_rate_decay=settings["learning_rate_decay"], reg=settings["reg"],
+            num_iters=epochs * per_epoch, batch_size=batch_size,
+            optimizer=settings["optimizer"], iterations_per_epoch=per_epoch,
+            callback=on_progress,
+        )  # fmt: skip
+        try:
+            net.train(np.array(X_train), y_train, X_val, y_val, **options.as_kwargs())
+        except FloatingPointError:  # diverged: a result too
+            trial.set_user_attr("status", "diverged")
+            return 0.0
+        if trial.should_prune() and len(reported) < epochs:
+            trial.set_user_attr("epochs", len(reported))
+            raise optuna.TrialPruned()
+        val_acc = float((net.predict(X_val) == y_val).mean())
+        trial.report(val_acc, epochs)
+        trial.set_user_attr("epochs", epochs)
+        keep(trial.number, val_acc, net)
+        return val_acc
+
+    return objective
+
+
+def run_study(
+    data,
+    space,
+    *,
+    sampler="tpe",
+    n_trials=20,
+    pruner="median",
+    storage=None,
+    study_name=None,
+    epochs=10,
+    batch_size=200,
+    seed=0,
+    progress=False,
+):
+    """Run an Optuna study of nets on ``data`` over ``space``; returns the study.
+
+    Parameters
+    ----------
+    data : mlp_numba.datasets.Split
+        Trials train on ``X_train`` and are scored on ``X_val``.
+    space : dict
+        Names of :data:`mlp_numba.search.DEFAULTS` -> a list of values, or for the ``random``
+        and ``tpe`` samplers a range ``("loguniform", low, high)`` or ``("int", low, high)``.
+        ``hidden_sizes`` values are tuples of widths (stored as ``"256-128"``).
+    sampler : {"grid", "random", "tpe"}, default "tpe"
+    n_trials : int, default 20
+        Trials to run in this call (a grid stops when every point ran).
+    pruner : {"none", "median", "hyperband"}, default "median"
+        See :data:`PRUNERS` for the median pruner's warm-up.
+    storage : str, optional
+        An Optuna storage URL (``sqlite:///study.db``, ``postgresql://...``); None keeps the
+        study in memory.
+    study_name : str, optional
+        Loaded when it exists in ``storage`` (the sweep resumes), else created.
+    epochs, batch_size, seed : int
+        Trial ``n``'s net is seeded with ``seed + n``; the samplers with ``seed``.
+    progress : bool, default False
+        Optuna's progress bar.
+
+    Returns
+    -------
+    optuna.Study
+        With two attributes set on it: ``best_net``, the best net trained in this call (None
+        when no trial of this call finished), and ``best_net_trial``, its trial number.
+    """
+    optuna = _optuna()
+    if sampler not in SAMPLERS:
+        raise ValueError(f"sampler must be one of {', '.join(SAMPLERS)}, got {sampler!r}")
+    if pruner not in PRUNERS:
+        raise ValueError(f"pruner must be one of {', '.join(PRUNERS)}, got {pruner!r}")
+    _check_names(space)
+    n_trials = v.check_int("n_trials", n_trials, minimum=1)
+    epochs = v.check_int("epochs", epochs, minimum=1)
+    batch_size = v.check_int("batch_size", batch_size, minimum=1)
+    try:
+        study = optuna.create_study(
+            storage=storage, study_name=study_name, direction="maximize",
+            sampler=_sampler(optuna, sampler, space, seed),
+            pruner=_pruner(optuna, pruner, epochs), load_if_exists=True,
+        )  # fmt: skip
+    except (ValueError, ImportError, RuntimeError) as exc:
+        raise ValueError(f"storage {storage!r} cannot be opened: {exc}") from exc
+    except Exception as exc:  # SQLAlchemy's errors: a URL it cannot reach
+        if type(exc).__module__.startswith("sqlalchemy"):
+            raise ValueError(f"storage {storage!r} cannot be opened: {exc}") from exc
+        raise
+    best = {}
+
+    def keep(number, val_acc, net):
+        if not best or val_acc > best["val_acc"]:
+            best.update(number=number, val_acc=val_acc, net=net)
+
+    objective = _objective(optuna, data, space, epochs, batch_size, seed, keep)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study.optimize(objective, n_trials=n_trials, show_progress_bar=progress)
+    study.best_net = best.get("net")
+    study.best_net_trial = best.get("number")
+    return study
