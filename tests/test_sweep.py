@@ -51,8 +51,8 @@ def test_a_grid_runs_each_point_once_and_a_study_resumes(digits, tmp_path):
                       n_trials=2, storage=storage, study_name="more", epochs=1)  # fmt: skip
     first = len(again.trials)
     resumed = run_study(digits, {"learning_rate": ("loguniform", 0.01, 1.0)}, sampler="random",
-                        n_trials=2, storage=storage, study_name="more", epochs=1)  # fmt: skip
-    assert first == 2 and len(resumed.trials) == 4  # kept, not rerun
+                        n_trials=4, storage=storage, study_name="more", epochs=1)  # fmt: skip
+    assert first == 2 and len(resumed.trials) == 4  # the 2 kept, 2 more: 4 as asked
 
 
 def test_bad_choices_are_named(digits, tmp_path):
@@ -85,6 +85,59 @@ def test_the_command_line_runs_a_pruned_tpe_study_in_sqlite(tmp_path, capsys):
     rows = json.loads((out / "trials.json").read_text())
     assert len(rows) == 6 and {r["state"] for r in rows} <= {"COMPLETE", "PRUNED"}
     assert (out / "study.db").exists() and (out / "best_model.npz").exists()
-    # The same command again resumes the study kept in the run folder: 6 more trials.
+    # The same command again finds the study finished: it keeps its 6 trials, runs none.
     assert main(argv) == 0
-    assert len(json.loads((out / "trials.json").read_text())) == 12
+    assert len(json.loads((out / "trials.json").read_text())) == 6
+    # Another number of epochs is another study: refused by name, not mixed.
+    other = list(argv)
+    other[other.index("--epochs") + 1] = "4"
+    assert main(other) == 2
+    err = capsys.readouterr().err
+    assert "another epochs (epochs: 3 there, 4 here)" in err and "--study-name" in err
+
+
+KILLED = """
+import sys
+from mlp_numba import sweep
+from mlp_numba.datasets import prepare
+sweep.HEARTBEAT_SECONDS, sweep.GRACE_SECONDS = 1, 2
+sweep.run_study(prepare("digits", seed=0, progress=False), {"reg": ("loguniform", 1e-6, 1e-3)},
+                sampler="random", n_trials=3, pruner="none", storage=sys.argv[1],
+                study_name="killed", epochs=400, batch_size=100)
+"""
+
+
+def test_a_killed_sweep_resumes_with_its_running_trial_failed_and_rerun(
+    digits, tmp_path, monkeypatch
+):
+    import signal
+    import subprocess
+    import time
+
+    from mlp_numba import sweep
+
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    process = subprocess.Popen([sys.executable, "-c", KILLED, storage])
+    states = []
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.2)
+        try:
+            trials = optuna.load_study(study_name="killed", storage=storage).trials
+        except Exception:  # not created yet
+            continue
+        states = [t.state.name for t in trials]
+        if states.count("COMPLETE") == 1 and states[-1] == "RUNNING":
+            break
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert states == ["COMPLETE", "RUNNING"], states  # killed during its second trial
+    monkeypatch.setattr(sweep, "HEARTBEAT_SECONDS", 1)
+    monkeypatch.setattr(sweep, "GRACE_SECONDS", 2)
+    time.sleep(3)  # the killed trial's heartbeat is now stale
+    study = sweep.run_study(digits, {"reg": ("loguniform", 1e-6, 1e-3)}, sampler="random",
+                            n_trials=3, pruner="none", storage=storage, study_name="killed",
+                            epochs=400, batch_size=100)  # fmt: skip
+    states = [t.state.name for t in study.trials]
+    assert states[:2] == ["COMPLETE", "FAIL"]  # the killed one is failed, not left running
+    assert states.count("COMPLETE") == 3 and "RUNNING" not in states

@@ -20,7 +20,9 @@ True
 
 from __future__ import annotations
 
+import json
 import math
+import warnings
 
 import numpy as np
 
@@ -38,6 +40,11 @@ SAMPLERS = ("grid", "random", "tpe")
 PRUNERS = ("none", "median", "hyperband")
 MEDIAN_STARTUP_TRIALS = 5
 MEDIAN_WARMUP_EPOCHS = 2
+#: A trial in a database storage beats every HEARTBEAT_SECONDS; one silent for GRACE_SECONDS (its
+#: process was killed) is marked failed by the next process that runs the study, and its slot
+#: runs again.
+HEARTBEAT_SECONDS = 5
+GRACE_SECONDS = 15
 
 
 def _optuna():
@@ -145,6 +152,45 @@ def _objective(optuna, data, space, epochs, batch_size, seed, keep):
     return objective
 
 
+def _storage(optuna, url):
+    """A database URL as Optuna's RDB storage with heartbeats; anything else as given."""
+    if isinstance(url, str) and not url.startswith(("redis", "journal")):
+        try:
+            with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna 4
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return optuna.storages.RDBStorage(
+                    url, heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS
+                )
+        except Exception as exc:  # SQLAlchemy's or the driver's: a URL it cannot open
+            raise ValueError(f"storage {url!r} cannot be opened: {exc}") from exc
+    return url
+
+
+def _fingerprint(data, space, epochs, batch_size, seed):
+    """What the trials of a study must share to be compared."""
+    encoded = {k: [_encode(x) for x in s] if isinstance(s, list) else list(s)
+               for k, s in sorted(space.items())}  # fmt: skip
+    return {
+        "data set": f"{data.name} ({len(data.X_train)} train / {len(data.X_val)} validation)",
+        "space": json.dumps(encoded, sort_keys=True), "epochs": epochs,
+        "batch size": batch_size, "dtype": np.dtype(data.X_train.dtype).name, "seed": seed,
+    }  # fmt: skip
+
+
+def _check_same_study(study, fingerprint):
+    stored = study.user_attrs.get("mlp_numba")
+    if stored is None:
+        study.set_user_attr("mlp_numba", fingerprint)
+        return
+    differing = [k for k in fingerprint if stored.get(k) != fingerprint[k]]
+    if differing:
+        details = "; ".join(f"{k}: {stored.get(k)} there, {fingerprint[k]} here" for k in differing)
+        raise ValueError(
+            f"study {study.study_name!r} was run with another {', '.join(differing)} ({details}):"
+            " give another study name (--study-name) rather than mix its trials"
+        )
+
+
 def run_study(
     data,
     space,
@@ -171,14 +217,16 @@ def run_study(
         ``hidden_sizes`` values are tuples of widths (stored as ``"256-128"``).
     sampler : {"grid", "random", "tpe"}, default "tpe"
     n_trials : int, default 20
-        Trials to run in this call (a grid stops when every point ran).
+        Finished (complete or pruned) trials the study ends with: a study resumed from its
+        storage runs only the rest (a grid stops when every point ran).
     pruner : {"none", "median", "hyperband"}, default "median"
         See :data:`PRUNERS` for the median pruner's warm-up.
     storage : str, optional
         An Optuna storage URL (``sqlite:///study.db``, ``postgresql://...``); None keeps the
         study in memory.
     study_name : str, optional
-        Loaded when it exists in ``storage`` (the sweep resumes), else created.
+        Loaded when it exists in ``storage`` (the sweep resumes), else created. A stored
+        study run on another data set, space, epochs, batch size, dtype or seed is refused.
     epochs, batch_size, seed : int
         Trial ``n``'s net is seeded with ``seed + n``; the samplers with ``seed``.
     progress : bool, default False
@@ -199,6 +247,7 @@ def run_study(
     n_trials = v.check_int("n_trials", n_trials, minimum=1)
     epochs = v.check_int("epochs", epochs, minimum=1)
     batch_size = v.check_int("batch_size", batch_size, minimum=1)
+    storage = _storage(optuna, storage)
     try:
         study = optuna.create_study(
             storage=storage, study_name=study_name, direction="maximize",
@@ -211,6 +260,7 @@ def run_study(
         if type(exc).__module__.startswith("sqlalchemy"):
             raise ValueError(f"storage {storage!r} cannot be opened: {exc}") from exc
         raise
+    _check_same_study(study, _fingerprint(data, space, epochs, batch_size, seed))
     best = {}
 
     def keep(number, val_acc, net):
@@ -219,7 +269,10 @@ def run_study(
 
     objective = _objective(optuna, data, space, epochs, batch_size, seed, keep)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study.optimize(objective, n_trials=n_trials, show_progress_bar=progress)
+    finished = optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED
+    remaining = n_trials - len(study.get_trials(deepcopy=False, states=finished))
+    if remaining > 0:
+        study.optimize(objective, n_trials=remaining, show_progress_bar=progress)
     study.best_net = best.get("net")
     study.best_net_trial = best.get("number")
     return study
