@@ -141,3 +141,27 @@ def test_a_killed_sweep_resumes_with_its_running_trial_failed_and_rerun(
     states = [t.state.name for t in study.trials]
     assert states[:2] == ["COMPLETE", "FAIL"]  # the killed one is failed, not left running
     assert states.count("COMPLETE") == 3 and "RUNNING" not in states
+
+
+# OptunaSearchCV is "experimental" and imports Optuna's deprecated terminator: their warnings.
+@pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
+@pytest.mark.filterwarnings("ignore::FutureWarning")
+def test_the_estimator_works_with_optuna_search_cv(digits):
+    integration = pytest.importorskip(
+        "optuna_integration", reason="pip install 'mlp-numba[optuna]'"
+    )
+    from optuna.distributions import CategoricalDistribution, FloatDistribution
+
+    from mlp_numba import MLPNumbaClassifier
+
+    space = {
+        "learning_rate": FloatDistribution(1e-3, 1e-1, log=True),
+        "activation": CategoricalDistribution(["relu", "tanh"]),
+    }
+    search = integration.OptunaSearchCV(
+        MLPNumbaClassifier(hidden_size=32, epochs=5, random_state=0), space, n_trials=4, cv=2,
+        random_state=0,
+    )  # fmt: skip
+    search.fit(digits.X_train[:600], digits.y_train[:600])
+    assert len(search.trials_) == 4 and search.best_score_ > 0.5
+    assert search.best_estimator_.predict(digits.X_val).shape == digits.y_val.shape
