@@ -85,6 +85,8 @@ def test_the_command_line_runs_a_pruned_tpe_study_in_sqlite(tmp_path, capsys):
     rows = json.loads((out / "trials.json").read_text())
     assert len(rows) == 6 and {r["state"] for r in rows} <= {"COMPLETE", "PRUNED"}
     assert (out / "study.db").exists() and (out / "best_model.npz").exists()
+    for picture in ("optimization_history", "param_importances", "intermediate_values"):
+        assert (out / f"{picture}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # The same command again finds the study finished: it keeps its 6 trials, runs none.
     assert main(argv) == 0
     assert len(json.loads((out / "trials.json").read_text())) == 6

@@ -126,6 +126,7 @@ def _run_study_command(args):
         study.best_net.save(out_dir / "best_model.npz", metadata={"search": meta},
                             arrays=data.preprocessing.to_arrays())  # fmt: skip
         written.append(out_dir / "best_model.npz")
+    written += _study_plots(study, out_dir)
     pruned = sum(row["state"] == "PRUNED" for row in rows)
     print(
         f"best validation accuracy: {study.best_value:.4f} with {study.best_params} "
@@ -133,3 +134,39 @@ def _run_study_command(args):
     )
     print(f"wrote {', '.join(str(p) for p in written)}")
     return 0
+
+
+def _study_plots(study, out_dir):
+    """Optuna's optimisation history, parameter importances and intermediate values as PNGs
+    (each one Optuna can draw for this study; none without matplotlib)."""
+    import warnings
+
+    from .._atomic import atomic_write
+
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        from optuna.visualization import matplotlib as views
+    except ImportError:
+        return []
+    written = []
+    for name, draw in (
+        ("optimization_history", views.plot_optimization_history),
+        ("param_importances", views.plot_param_importances),
+        ("intermediate_values", views.plot_intermediate_values),
+    ):
+        try:
+            with warnings.catch_warnings():  # Optuna's matplotlib views are "experimental"
+                warnings.simplefilter("ignore")
+                ax = draw(study)
+        except (ValueError, RuntimeError, ZeroDivisionError):  # e.g. importances of one trial
+            continue
+        figure = ax.figure if hasattr(ax, "figure") else ax.flat[0].figure
+        path = out_dir / f"{name}.png"
+        with atomic_write(path) as f:
+            figure.savefig(f, format="png", dpi=100, bbox_inches="tight")
+        plt.close(figure)
+        written.append(path)
+    return written
