@@ -44,6 +44,9 @@ def _check(result, n):
     scores = [row["val_acc"] for row in result.table]
     assert scores == sorted(scores, reverse=True) and scores[0] > 0.8
     best = result.table[0]
+    for row in result.table:  # one validation accuracy per epoch, the last the final one
+        assert len(row["val_acc_by_epoch"]) == 15
+        assert row["val_acc_by_epoch"][-1] == round(row["val_acc"], 6)
     assert (result.best_net.predict(np.zeros((1, 10))).shape == (1,)
             and result.best_net.hidden_size == best["hidden_size"])  # fmt: skip
 
