@@ -221,14 +221,9 @@ def export_model_file(model_path, path, *, opset=None):
     return onnx_model
 
 
-def save(onnx_model, path, metadata=None):
-    """Write ``onnx_model`` to ``path`` atomically, with ``metadata`` (str -> str) added."""
-    if metadata:
-        props = {p.key: p.value for p in onnx_model.metadata_props}
-        props.update({str(k): str(v) for k, v in metadata.items()})
-        helper.set_model_props(onnx_model, props)
-    path = os.fspath(path)
-    with atomic_write(path) as f:
+def save(onnx_model, path):
+    """Write ``onnx_model`` to ``path`` atomically."""
+    with atomic_write(os.fspath(path)) as f:
         f.write(onnx_model.SerializeToString())
 
 

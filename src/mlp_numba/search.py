@@ -138,6 +138,16 @@ def _net(settings, n_features, n_classes, dtype, seed):
     return TwoLayerNet(n_features, int(settings["hidden_size"]), n_classes, **common)
 
 
+def train_options(settings, epochs, per_epoch, batch_size, callback=None):
+    """The :class:`TrainOptions` of a trial with ``settings`` (a search's and a sweep's)."""
+    return TrainOptions(
+        learning_rate=settings["learning_rate"],
+        learning_rate_decay=settings["learning_rate_decay"], reg=settings["reg"],
+        num_iters=epochs * per_epoch, batch_size=batch_size, optimizer=settings["optimizer"],
+        iterations_per_epoch=per_epoch, callback=callback,
+    )  # fmt: skip
+
+
 def _trial(index, config, data, epochs, batch_size, seed, threads):
     """One trial, run in a worker: returns its row and its params."""
     import numba
@@ -156,12 +166,7 @@ def _trial(index, config, data, epochs, batch_size, seed, threads):
     started = time.perf_counter()
     status = "ok"
     try:
-        options = TrainOptions(
-            learning_rate=settings["learning_rate"],
-            learning_rate_decay=settings["learning_rate_decay"], reg=settings["reg"],
-            num_iters=epochs * per_epoch, batch_size=batch_size,
-            optimizer=settings["optimizer"], iterations_per_epoch=per_epoch,
-        )  # fmt: skip
+        options = train_options(settings, epochs, per_epoch, batch_size)
         # A private, writeable copy of X: joblib may hand over a memory map.
         history = net.train(np.array(X_train), y_train, X_val, y_val, **options.as_kwargs())
         val_acc = float((net.predict(X_val) == y_val).mean())

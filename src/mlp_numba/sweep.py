@@ -27,8 +27,7 @@ import warnings
 import numpy as np
 
 from . import _validation as v
-from ._training import TrainOptions
-from .search import DEFAULTS, _check_names, _net
+from .search import DEFAULTS, _check_names, _net, train_options
 
 __all__ = ["PRUNERS", "SAMPLERS", "run_study"]
 
@@ -70,26 +69,30 @@ def _decode(name, value):
     return value
 
 
+def _is_range(spec):
+    return isinstance(spec, tuple) and len(spec) == 3 and spec[0] in ("loguniform", "int")
+
+
+def _values(spec):
+    """A space entry's values, encoded (a list or tuple of values, or one value)."""
+    return [_encode(x) for x in (spec if isinstance(spec, (list, tuple)) else [spec])]
+
+
 def _suggest(trial, name, spec):
-    if isinstance(spec, tuple) and spec and spec[0] in ("loguniform", "int"):
+    if _is_range(spec):
         kind, low, high = spec
         if kind == "int":
             return trial.suggest_int(name, int(low), int(high), log=True)
         return trial.suggest_float(name, float(low), float(high), log=True)
-    values = spec if isinstance(spec, (list, tuple)) else [spec]
-    return _decode(name, trial.suggest_categorical(name, [_encode(x) for x in values]))
+    return _decode(name, trial.suggest_categorical(name, _values(spec)))
 
 
 def _sampler(optuna, name, space, seed):
     if name == "grid":
-        ranges = [
-            k for k, s in space.items() if isinstance(s, tuple) and s and isinstance(s[0], str)
-        ]
+        ranges = [k for k, spec in space.items() if _is_range(spec)]
         if ranges:
             raise ValueError(f"sampler 'grid' needs lists of values; {ranges} are ranges")
-        grid = {
-            k: [_encode(x) for x in (s if isinstance(s, list) else [s])] for k, s in space.items()
-        }
+        grid = {k: _values(spec) for k, spec in space.items()}
         return optuna.samplers.GridSampler(grid, seed=seed)
     if name == "random":
         return optuna.samplers.RandomSampler(seed=seed)
@@ -128,13 +131,7 @@ def _objective(optuna, data, space, epochs, batch_size, seed, keep):
                     return False
             return True
 
-        options = TrainOptions(
-            learning_rate=settings["learning_rate"],
-            learning_rate_decay=settings["learning_rate_decay"], reg=settings["reg"],
-            num_iters=epochs * per_epoch, batch_size=batch_size,
-            optimizer=settings["optimizer"], iterations_per_epoch=per_epoch,
-            callback=on_progress,
-        )  # fmt: skip
+        options = train_options(settings, epochs, per_epoch, batch_size, on_progress)
         try:
             net.train(np.array(X_train), y_train, X_val, y_val, **options.as_kwargs())
         except FloatingPointError:  # diverged: a result too
@@ -168,8 +165,8 @@ def _storage(optuna, url):
 
 def _fingerprint(data, space, epochs, batch_size, seed):
     """What the trials of a study must share to be compared."""
-    encoded = {k: [_encode(x) for x in s] if isinstance(s, list) else list(s)
-               for k, s in sorted(space.items())}  # fmt: skip
+    encoded = {k: list(spec) if _is_range(spec) else _values(spec)
+               for k, spec in sorted(space.items())}  # fmt: skip
     return {
         "data set": f"{data.name} ({len(data.X_train)} train / {len(data.X_val)} validation)",
         "space": json.dumps(encoded, sort_keys=True), "epochs": epochs,

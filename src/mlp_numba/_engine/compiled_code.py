@@ -18,6 +18,7 @@ this CPU. Compiled code goes to the writable cache folder (``_numba_private.cach
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import pathlib
@@ -63,8 +64,9 @@ def _compiles_natively():
     return os.environ.get(_NATIVE_VARIABLE) == "1"
 
 
+@functools.cache
 def baseline_problem():
-    """Why this machine cannot run code compiled for the baseline, or None."""
+    """Why this machine cannot run code compiled for the baseline, or None (asked once)."""
     machine = platform.machine().lower()
     if machine not in ("x86_64", "amd64"):
         return f"{BASELINE_CPU} code does not run on {machine}"
