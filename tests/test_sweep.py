@@ -167,3 +167,150 @@ def test_the_estimator_works_with_optuna_search_cv(digits):
     search.fit(digits.X_train[:600], digits.y_train[:600])
     assert len(search.trials_) == 4 and search.best_score_ > 0.5
     assert search.best_estimator_.predict(digits.X_val).shape == digits.y_val.shape
+
+
+def test_the_best_model_survives_a_resume(digits, tmp_path):
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    space = {"learning_rate": ("loguniform", 1e-7, 1.0)}
+    study = optuna.create_study(storage=storage, study_name="kept", direction="maximize")
+    for rate in (0.3, 0.1, 1e-7):  # the first two learn; the third and, later, the fourth not
+        study.enqueue_trial({"learning_rate": rate})
+    first = run_study(digits, space, sampler="random", n_trials=3, pruner="none",
+                      storage=storage, study_name="kept", epochs=4)  # fmt: skip
+    study.enqueue_trial({"learning_rate": 2e-7})
+    # A new process would run this: it trains trial 3 only, and the best net is an earlier one's.
+    resumed = run_study(digits, space, sampler="random", n_trials=4, pruner="none",
+                        storage=storage, study_name="kept", epochs=4)  # fmt: skip
+    assert len(resumed.trials) == 4 and resumed.best_trial.number == first.best_trial.number < 3
+    assert resumed.best_net_trial == resumed.best_trial.number
+    accuracy = np.mean(resumed.best_net.predict(digits.X_val) == digits.y_val)
+    assert accuracy == resumed.best_value
+    np.testing.assert_array_equal(resumed.best_net.params["W1"], first.best_net.params["W1"])
+    meta = resumed.best_net_metadata
+    assert meta["study"] == "kept" and meta["trial"] == resumed.best_trial.number
+    assert (tmp_path / "study-models").is_dir()  # beside the SQLite file, by default
+
+
+def test_a_database_password_stays_out_of_what_is_written():
+    from mlp_numba.sweep import public_url
+
+    shown = public_url("postgresql://sweeper:s3cret@db.example:5432/studies")
+    assert shown == "postgresql://sweeper:***@db.example:5432/studies"
+
+
+@pytest.mark.parametrize("sampler", ["grid", "tpe"])
+def test_two_workers_share_one_study(digits, tmp_path, sampler):
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    if sampler == "grid":
+        space = {"learning_rate": [0.1, 0.3], "hidden_size": [20, 40, 60]}
+    else:
+        space = {"learning_rate": ("loguniform", 1e-3, 1.0), "hidden_size": [20, 40]}
+    study = run_study(digits, space, sampler=sampler, n_trials=6, pruner="none",
+                      storage=storage, study_name="shared", epochs=2, n_jobs=2)  # fmt: skip
+    finished = [t for t in study.trials if t.state.name == "COMPLETE"]
+    points = [tuple(sorted(t.params.items())) for t in finished]
+    if sampler == "grid":
+        assert sorted(points) == sorted(set(points)) and len(points) == 6  # each point once
+    else:
+        assert 6 <= len(finished) <= 7 and len(set(points)) == len(points)  # at most K - 1 over
+    assert study.best_net is not None  # trained in a worker, read back from the models folder
+    assert np.mean(study.best_net.predict(digits.X_val) == digits.y_val) == study.best_value
+
+
+def test_a_remote_cluster_cannot_share_an_sqlite_file(digits, tmp_path):
+    with pytest.raises(ValueError, match="cannot reach an SQLite file"):
+        run_study(digits, {"reg": [1e-4]}, storage=f"sqlite:///{tmp_path / 's.db'}",
+                  scheduler="tcp://10.0.0.7:8786")  # fmt: skip
+    with pytest.raises(ValueError, match="needs a storage URL"):
+        run_study(digits, {"reg": [1e-4]}, n_jobs=2)
+
+
+class _Clock:
+    """Stands in for time.sleep: each wait lets the test move the other trials on."""
+
+    def __init__(self, on_wait):
+        self.waits, self.on_wait = 0, on_wait
+
+    def __call__(self, seconds):
+        self.waits += 1
+        self.on_wait(self.waits)
+
+
+def _two_trials_on_grid_point_0(study):
+    from optuna.trial import TrialState
+
+    first, second = study.ask(), study.ask()
+    second_id = second._trial_id
+    study._storage.set_trial_system_attr(second_id, "grid_id", 0)  # as a racing worker's draw
+    return first, second, TrialState
+
+
+def test_a_grid_point_held_by_another_trial_is_not_trained_twice():
+    from mlp_numba._optuna_trials import DuplicateGridPoint, claim_grid_point
+
+    def grid_study():
+        grid = optuna.samplers.GridSampler({"reg": [1e-4, 1e-3]}, seed=0)
+        return optuna.create_study(sampler=grid)
+
+    # The lower-numbered holder runs on past a wait: the higher one is the duplicate.
+    study = grid_study()
+    first, second, _ = _two_trials_on_grid_point_0(study)
+    clock = _Clock(lambda n: None)
+    with pytest.raises(DuplicateGridPoint, match="trial 1: grid point 0 is trial 0's"):
+        claim_grid_point(optuna, second, wait=5, heartbeats=False, sleep=clock)
+    assert clock.waits == 1 and second.user_attrs["duplicate_of"] == 0
+    # The higher-numbered holder finishes while the lower one waits: the lower is the duplicate.
+    study = grid_study()
+    first, second, states = _two_trials_on_grid_point_0(study)
+    clock = _Clock(lambda n: study.tell(second, 0.5) if n == 2 else None)
+    with pytest.raises(DuplicateGridPoint, match="grid point 0 is trial 1's"):
+        claim_grid_point(optuna, first, wait=5, heartbeats=False, sleep=clock)
+    # The holder fails (killed, then found stale): the waiting trial trains the point.
+    study = grid_study()
+    first, second, states = _two_trials_on_grid_point_0(study)
+    clock = _Clock(lambda n: study.tell(second, state=states.FAIL))
+    claim_grid_point(optuna, first, wait=5, heartbeats=False, sleep=clock)
+    assert clock.waits == 1
+
+
+def test_the_command_line_resumes_a_run_folder(tmp_path, capsys):
+    from mlp_numba.model_file import load_model
+
+    out = tmp_path / "run"
+    argv = ["search", "--sampler", "random", "--trials", "3", "--epochs", "2", "--learning-rate",
+            "1e-2:1", "--jobs", "2", "-o", str(out), "-q"]  # fmt: skip
+    assert main(argv) == 0
+    first = json.loads((out / "trials.json").read_text())
+    assert main(["search", "--resume", str(out), "--trials", "5", "-q"]) == 0
+    rows = json.loads((out / "trials.json").read_text())
+    finished = [r for r in rows if r["state"] == "COMPLETE"]
+    assert 5 <= len(finished) <= 6 and rows[: len(first)] == first  # kept, not rerun
+    saved = load_model(out / "best_model.npz")
+    best = max(finished, key=lambda r: r["val_acc"])
+    assert saved.metadata["search"]["study"] == "search-digits"
+    assert saved.metadata["search"]["trial"] == best["trial"]
+    capsys.readouterr()
+    assert main(["search", "--resume", str(out), "--epochs", "4"]) == 2
+    assert "--epochs cannot be given with it" in capsys.readouterr().err
+    assert main(["search", "--resume", str(tmp_path)]) == 2
+    assert "no sweep.json there" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_sweep_on_a_dask_local_cluster(digits, tmp_path):
+    distributed = pytest.importorskip("dask.distributed")
+    storage = f"sqlite:///{tmp_path / 'study.db'}"  # the workers run on this machine
+    with (
+        distributed.LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1",
+                                 processes=True, dashboard_address=None) as cluster,
+        distributed.Client(cluster) as client,
+        distributed.get_task_stream(client) as tasks,
+    ):  # fmt: skip
+        study = run_study(digits, {"learning_rate": [0.1, 0.3], "hidden_size": [20, 40]},
+                          sampler="grid", n_trials=4, pruner="none", storage=storage,
+                          study_name="dask", epochs=2, n_jobs=2,
+                          scheduler=cluster.scheduler_address)  # fmt: skip
+        workers = set(client.scheduler_info()["workers"])
+    assert {t["worker"] for t in tasks.data} == workers  # both workers ran trials
+    points = [tuple(sorted(t.params.items())) for t in study.trials if t.state.name == "COMPLETE"]
+    assert len(points) == 4 and len(set(points)) == 4

@@ -18,6 +18,7 @@ True
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import itertools
 import json
@@ -148,10 +149,13 @@ def train_options(settings, epochs, per_epoch, batch_size, callback=None):
     )  # fmt: skip
 
 
-def _trial(index, config, data, epochs, batch_size, seed, threads):
-    """One trial, run in a worker: returns its row and its params."""
+@contextlib.contextmanager
+def limit_threads(threads):
+    """Numba's and BLAS's threads at most ``threads`` inside the block (a worker's share of the
+    cores, so workers side by side do not oversubscribe them)."""
     import numba
 
+    before = numba.get_num_threads()
     numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
     try:
         from threadpoolctl import threadpool_limits
@@ -159,6 +163,21 @@ def _trial(index, config, data, epochs, batch_size, seed, threads):
         limits = threadpool_limits(threads)
     except ImportError:  # BLAS keeps its own setting
         limits = None
+    try:
+        yield
+    finally:
+        if limits is not None:
+            limits.restore_original_limits()
+        numba.set_num_threads(before)
+
+
+def _trial(index, config, data, epochs, batch_size, seed, threads):
+    """One trial, run in a worker: returns its row and its params."""
+    with limit_threads(threads):
+        return _run_trial(index, config, data, epochs, batch_size, seed)
+
+
+def _run_trial(index, config, data, epochs, batch_size, seed):
     settings = {**DEFAULTS, **config}
     X_train, y_train, X_val, y_val, num_classes = data
     per_epoch = max(math.ceil(len(X_train) / batch_size), 1)
@@ -177,8 +196,6 @@ def _trial(index, config, data, epochs, batch_size, seed, threads):
     except FloatingPointError:  # TrainingDivergedError: a rate too large is a result too
         status, val_acc, curve = "diverged", 0.0, []
     seconds = time.perf_counter() - started
-    if limits is not None:
-        limits.restore_original_limits()
     row = {"trial": index, **settings, "val_acc": val_acc, "seconds": round(seconds, 3),
            "status": status, "val_acc_by_epoch": curve}  # fmt: skip
     return row, net.params

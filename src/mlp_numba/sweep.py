@@ -7,6 +7,14 @@ returns the Optuna study. Each trial trains a fresh net on the training rows and
 validation accuracy at every epoch boundary the training loop records, and at the end
 (step = epoch number, from 1); a pruner may stop it at such a boundary.
 
+Who talks to the storage: the calling process opens the study (it checks that a stored study
+was run on the same data, space and settings), and at the end reads the best trial and its
+model. The trials run in ``n_jobs`` workers (this process when ``n_jobs`` is 1, else joblib's
+processes on this machine, or Dask workers with ``scheduler``); each worker opens the storage
+itself and writes its own trials, so the workers of a Dask cluster need a database they all
+reach (PostgreSQL, MySQL) and a models folder they all share; an SQLite file serves the
+workers of one machine.
+
 Examples
 --------
 >>> from mlp_numba.datasets import prepare
@@ -20,30 +28,45 @@ True
 
 from __future__ import annotations
 
-import json
 import math
+import os
+import time
 import warnings
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 import numpy as np
 
 from . import _validation as v
-from .search import DEFAULTS, _check_names, _net, train_options
+from ._optuna_space import (
+    MEDIAN_STARTUP_TRIALS,
+    MEDIAN_WARMUP_EPOCHS,
+    check_same_study,
+    fingerprint,
+    make_pruner,
+    make_sampler,
+    sampler_seed,
+    suggest,
+    values,
+)
+from ._optuna_trials import DuplicateGridPoint, ModelKeeper, claim_grid_point
+from .search import DEFAULTS, _check_names, _net, limit_threads, train_options
 
-__all__ = ["PRUNERS", "SAMPLERS", "run_study"]
+__all__ = ["MEDIAN_STARTUP_TRIALS", "MEDIAN_WARMUP_EPOCHS", "PRUNERS", "SAMPLERS", "run_study"]
 
 #: The samplers :func:`run_study` offers.
 SAMPLERS = ("grid", "random", "tpe")
-#: The pruners :func:`run_study` offers. ``median`` waits for ``MEDIAN_STARTUP_TRIALS`` finished
-#: trials, and its warm-up lets every trial reach epoch ``MEDIAN_WARMUP_EPOCHS`` (the end of that
-#: epoch is the first where it may stop); ``hyperband`` runs brackets from 1 epoch to all.
+#: The pruners :func:`run_study` offers. ``median`` waits for :data:`MEDIAN_STARTUP_TRIALS`
+#: finished trials and lets every trial reach epoch :data:`MEDIAN_WARMUP_EPOCHS`;
+#: ``hyperband`` runs brackets from 1 epoch to all.
 PRUNERS = ("none", "median", "hyperband")
-MEDIAN_STARTUP_TRIALS = 5
-MEDIAN_WARMUP_EPOCHS = 2
 #: A trial in a database storage beats every HEARTBEAT_SECONDS; one silent for GRACE_SECONDS (its
-#: process was killed) is marked failed by the next process that runs the study, and its slot
+#: process was killed) is marked failed by the next worker that starts a trial, and its slot
 #: runs again.
 HEARTBEAT_SECONDS = 5
 GRACE_SECONDS = 15
+_FINISHED = ("COMPLETE", "PRUNED")
+_LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1", "")
 
 
 def _optuna():
@@ -56,67 +79,35 @@ def _optuna():
     return optuna
 
 
-def _encode(value):
-    """A space value as Optuna can store it (widths of several layers as "256-128")."""
-    if isinstance(value, (tuple, list)):
-        return "-".join(str(int(w)) for w in value)
-    return value
+@dataclass(frozen=True)
+class _Sweep:
+    """What each worker of one sweep needs; it crosses to worker processes, so plain values."""
+
+    storage: str | None
+    study_name: str
+    space: dict
+    sampler: str
+    pruner: str
+    n_trials: int
+    epochs: int
+    batch_size: int
+    seed: int
+    models: str | None
+    trials_before: int
+    shared: bool
+    metadata: dict = field(default_factory=dict)
 
 
-def _decode(name, value):
-    if name == "hidden_sizes" and isinstance(value, str):
-        return tuple(int(w) for w in value.split("-"))
-    return value
-
-
-def _is_range(spec):
-    return isinstance(spec, tuple) and len(spec) == 3 and spec[0] in ("loguniform", "int")
-
-
-def _values(spec):
-    """A space entry's values, encoded (a list or tuple of values, or one value)."""
-    return [_encode(x) for x in (spec if isinstance(spec, (list, tuple)) else [spec])]
-
-
-def _suggest(trial, name, spec):
-    if _is_range(spec):
-        kind, low, high = spec
-        if kind == "int":
-            return trial.suggest_int(name, int(low), int(high), log=True)
-        return trial.suggest_float(name, float(low), float(high), log=True)
-    return _decode(name, trial.suggest_categorical(name, _values(spec)))
-
-
-def _sampler(optuna, name, space, seed):
-    if name == "grid":
-        ranges = [k for k, spec in space.items() if _is_range(spec)]
-        if ranges:
-            raise ValueError(f"sampler 'grid' needs lists of values; {ranges} are ranges")
-        grid = {k: _values(spec) for k, spec in space.items()}
-        return optuna.samplers.GridSampler(grid, seed=seed)
-    if name == "random":
-        return optuna.samplers.RandomSampler(seed=seed)
-    return optuna.samplers.TPESampler(seed=seed)
-
-
-def _pruner(optuna, name, epochs):
-    if name == "median":
-        return optuna.pruners.MedianPruner(
-            n_startup_trials=MEDIAN_STARTUP_TRIALS, n_warmup_steps=MEDIAN_WARMUP_EPOCHS
-        )
-    if name == "hyperband":
-        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=epochs)
-    return optuna.pruners.NopPruner()
-
-
-def _objective(optuna, data, space, epochs, batch_size, seed, keep):
-    X_train, y_train, X_val, y_val = data.X_train, data.y_train, data.X_val, data.y_val
-    per_epoch = max(math.ceil(len(X_train) / batch_size), 1)
+def _objective(optuna, sweep, arrays, keeper, heartbeats):
+    X_train, y_train, X_val, y_val, num_classes = arrays
+    per_epoch = max(math.ceil(len(X_train) / sweep.batch_size), 1)
 
     def objective(trial):
-        settings = {**DEFAULTS, **{k: _suggest(trial, k, s) for k, s in space.items()}}
-        net = _net(settings, data.num_features, data.num_classes, X_train.dtype,
-                   seed + trial.number)  # fmt: skip
+        settings = {**DEFAULTS, **{k: suggest(trial, k, s) for k, s in sweep.space.items()}}
+        if sweep.sampler == "grid":
+            claim_grid_point(optuna, trial, HEARTBEAT_SECONDS, heartbeats)
+        net = _net(settings, X_train.shape[1], num_classes, X_train.dtype,
+                   sweep.seed + trial.number)  # fmt: skip
         reported = []
 
         def on_progress(progress):
@@ -131,19 +122,20 @@ def _objective(optuna, data, space, epochs, batch_size, seed, keep):
                     return False
             return True
 
-        options = train_options(settings, epochs, per_epoch, batch_size, on_progress)
+        options = train_options(settings, sweep.epochs, per_epoch, sweep.batch_size, on_progress)
         try:
             net.train(np.array(X_train), y_train, X_val, y_val, **options.as_kwargs())
         except FloatingPointError:  # diverged: a result too
             trial.set_user_attr("status", "diverged")
+            trial.set_user_attr("epochs", len(reported))
             return 0.0
-        if trial.should_prune() and len(reported) < epochs:
+        if trial.should_prune() and len(reported) < sweep.epochs:
             trial.set_user_attr("epochs", len(reported))
             raise optuna.TrialPruned()
         val_acc = float((net.predict(X_val) == y_val).mean())
-        trial.report(val_acc, epochs)
-        trial.set_user_attr("epochs", epochs)
-        keep(trial.number, val_acc, net)
+        trial.report(val_acc, sweep.epochs)
+        trial.set_user_attr("epochs", sweep.epochs)
+        keeper.keep(trial, val_acc, net)
         return val_acc
 
     return objective
@@ -163,29 +155,108 @@ def _storage(optuna, url):
     return url
 
 
-def _fingerprint(data, space, epochs, batch_size, seed):
-    """What the trials of a study must share to be compared."""
-    encoded = {k: list(spec) if _is_range(spec) else _values(spec)
-               for k, spec in sorted(space.items())}  # fmt: skip
-    return {
-        "data set": f"{data.name} ({len(data.X_train)} train / {len(data.X_val)} validation)",
-        "space": json.dumps(encoded, sort_keys=True), "epochs": epochs,
-        "batch size": batch_size, "dtype": np.dtype(data.X_train.dtype).name, "seed": seed,
-    }  # fmt: skip
+def public_url(url):
+    """The storage URL without its password (it goes into model files and messages)."""
+    try:
+        from sqlalchemy.engine import make_url
+
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not a database URL
+        return url
 
 
-def _check_same_study(study, fingerprint):
-    stored = study.user_attrs.get("mlp_numba")
-    if stored is None:
-        study.set_user_attr("mlp_numba", fingerprint)
+def _counts(optuna, study):
+    """The study's finished (complete or pruned) and running trials."""
+    states = [t.state.name for t in study.get_trials(deepcopy=False)]
+    return sum(states.count(s) for s in _FINISHED), states.count("RUNNING")
+
+
+def _optimize(optuna, sweep, storage, arrays, worker, progress=False):
+    """Run trials of the study until it has ``sweep.n_trials`` finished ones; return the
+    worker's :class:`ModelKeeper`.
+
+    Trials of other workers count: a worker starts a trial only while finished and running
+    trials are fewer than asked, and waits while running ones would make up the rest (one of
+    them may fail). So the count overshoots only when workers start trials at the same moment:
+    by at most K - 1 with K workers.
+    """
+    # A grid's order comes from the seed, and its points are named by their place in it: every
+    # worker must hold the same order.
+    seed = sweep.seed if sweep.sampler == "grid" else sampler_seed(sweep.seed, worker,
+                                                                   sweep.trials_before)  # fmt: skip
+    study = optuna.load_study(
+        study_name=sweep.study_name, storage=storage,
+        sampler=make_sampler(optuna, sweep.sampler, sweep.space, seed, sweep.shared),
+        pruner=make_pruner(optuna, sweep.pruner, sweep.epochs),
+    )  # fmt: skip
+    keeper = ModelKeeper(optuna, sweep.models, sweep.metadata)
+    heartbeats = isinstance(storage, optuna.storages.RDBStorage)
+    objective = _objective(optuna, sweep, arrays, keeper, heartbeats)
+
+    def enough(study, _trial):
+        if sum(_counts(optuna, study)) >= sweep.n_trials:
+            study.stop()
+
+    while True:
+        finished, running = _counts(optuna, study)
+        if finished >= sweep.n_trials:
+            return keeper
+        if finished + running >= sweep.n_trials:  # wait: they finish, or fail (then rerun)
+            time.sleep(1)
+            if heartbeats:
+                optuna.storages.fail_stale_trials(study)
+            continue
+        study.optimize(objective, n_trials=sweep.n_trials - finished - running,
+                       callbacks=[enough], catch=(DuplicateGridPoint,),
+                       show_progress_bar=progress)  # fmt: skip
+
+
+def _work(sweep, arrays, worker, threads):
+    """One worker process of a shared sweep (joblib's or Dask's)."""
+    optuna = _optuna()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    with limit_threads(threads):
+        _optimize(optuna, sweep, _storage(optuna, sweep.storage), arrays, worker)
+
+
+def _open_study(optuna, storage, study_name):
+    try:
+        return optuna.create_study(storage=storage, study_name=study_name,
+                                   direction="maximize", load_if_exists=True)  # fmt: skip
+    except (ValueError, ImportError, RuntimeError) as exc:
+        raise ValueError(f"storage {storage!r} cannot be opened: {exc}") from exc
+    except Exception as exc:  # SQLAlchemy's errors: a URL it cannot reach
+        if type(exc).__module__.startswith("sqlalchemy"):
+            raise ValueError(f"storage {storage!r} cannot be opened: {exc}") from exc
+        raise
+
+
+def _default_models(storage):
+    """Beside an SQLite file, a folder for the trials' models; elsewhere none by default."""
+    if isinstance(storage, str) and storage.startswith("sqlite:///"):
+        path = storage.removeprefix("sqlite:///")
+        if path and path != ":memory:":
+            return os.path.splitext(path)[0] + "-models"
+    return None
+
+
+def _check_workers(storage, n_jobs, scheduler):
+    if n_jobs == 1 and scheduler is None:
         return
-    differing = [k for k in fingerprint if stored.get(k) != fingerprint[k]]
-    if differing:
-        details = "; ".join(f"{k}: {stored.get(k)} there, {fingerprint[k]} here" for k in differing)
+    if not isinstance(storage, str):
+        raise ValueError("n_jobs > 1 or a scheduler needs a storage URL: the workers share the"
+                         " study through it")  # fmt: skip
+    host = urlsplit(scheduler).hostname if scheduler else ""
+    if storage.startswith("sqlite") and (host or "") not in _LOCAL_HOSTS:
         raise ValueError(
-            f"study {study.study_name!r} was run with another {', '.join(differing)} ({details}):"
-            " give another study name (--study-name) rather than mix its trials"
+            f"storage {storage!r}: the workers of the Dask cluster at {scheduler} cannot reach"
+            " an SQLite file on this machine; give a database they all reach"
+            " (postgresql://..., mysql://...)"
         )
+
+
+def _grid_size(space):
+    return math.prod(len(values(spec)) for spec in space.values())
 
 
 def run_study(
@@ -200,6 +271,10 @@ def run_study(
     epochs=10,
     batch_size=200,
     seed=0,
+    n_jobs=1,
+    scheduler=None,
+    threads_per_trial=None,
+    models=None,
     progress=False,
 ):
     """Run an Optuna study of nets on ``data`` over ``space``; returns the study.
@@ -213,27 +288,45 @@ def run_study(
         and ``tpe`` samplers a range ``("loguniform", low, high)`` or ``("int", low, high)``.
         ``hidden_sizes`` values are tuples of widths (stored as ``"256-128"``).
     sampler : {"grid", "random", "tpe"}, default "tpe"
+        A grid point finishes once, even with many workers (a second trial drawn for it ends
+        FAIL with the user attribute ``duplicate_of``).
     n_trials : int, default 20
         Finished (complete or pruned) trials the study ends with: a study resumed from its
-        storage runs only the rest (a grid stops when every point ran).
+        storage runs only the rest; a grid stops when every point ran. With ``n_jobs`` K, up
+        to K - 1 more can finish (trials running when the count is reached run to their end).
     pruner : {"none", "median", "hyperband"}, default "median"
         See :data:`PRUNERS` for the median pruner's warm-up.
     storage : str, optional
         An Optuna storage URL (``sqlite:///study.db``, ``postgresql://...``); None keeps the
-        study in memory.
+        study in memory (one worker only).
     study_name : str, optional
         Loaded when it exists in ``storage`` (the sweep resumes), else created. A stored
         study run on another data set, space, epochs, batch size, dtype or seed is refused.
     epochs, batch_size, seed : int
-        Trial ``n``'s net is seeded with ``seed + n``; the samplers with ``seed``.
+        Trial ``n``'s net is seeded with ``seed + n``; the sampler with ``seed`` (each further
+        worker, and each resumption, with a seed drawn from it).
+    n_jobs : int, default 1
+        Workers sharing the study: processes on this machine, or on the Dask cluster at
+        ``scheduler``. Each opens ``storage`` itself.
+    scheduler : str, optional
+        A Dask scheduler's address (``"tcp://host:8786"``; needs ``dask.distributed``).
+    threads_per_trial : int, optional
+        Numba and BLAS threads of each worker (default: the CPU count divided by ``n_jobs``).
+    models : str or os.PathLike, optional
+        The folder (an Optuna ``FileSystemArtifactStore``) where each trial that is the best
+        when it finishes leaves its model file, with the study's name and the trial's number in
+        its metadata. Default: beside an SQLite file (``study.db`` -> ``study-models``); with
+        no folder, only this process's own best net is kept.
     progress : bool, default False
-        Optuna's progress bar.
+        Optuna's progress bar (one worker).
 
     Returns
     -------
     optuna.Study
-        With two attributes set on it: ``best_net``, the best net trained in this call (None
-        when no trial of this call finished), and ``best_net_trial``, its trial number.
+        With three attributes set on it: ``best_net``, the net of the study's best trial (None
+        when no trial completed, or its model was not kept), ``best_net_trial``, its trial
+        number, and ``best_net_metadata``: the study's name, its storage URL (no password),
+        the trial's number and params, as the CLI's ``best_model.npz`` keeps them.
     """
     optuna = _optuna()
     if sampler not in SAMPLERS:
@@ -241,35 +334,51 @@ def run_study(
     if pruner not in PRUNERS:
         raise ValueError(f"pruner must be one of {', '.join(PRUNERS)}, got {pruner!r}")
     _check_names(space)
+    make_sampler(optuna, sampler, space, seed)  # a grid of ranges is refused before any work
     n_trials = v.check_int("n_trials", n_trials, minimum=1)
+    if sampler == "grid":
+        n_trials = min(n_trials, _grid_size(space))
     epochs = v.check_int("epochs", epochs, minimum=1)
     batch_size = v.check_int("batch_size", batch_size, minimum=1)
-    storage = _storage(optuna, storage)
-    try:
-        study = optuna.create_study(
-            storage=storage, study_name=study_name, direction="maximize",
-            sampler=_sampler(optuna, sampler, space, seed),
-            pruner=_pruner(optuna, pruner, epochs), load_if_exists=True,
-        )  # fmt: skip
-    except (ValueError, ImportError, RuntimeError) as exc:
-        raise ValueError(f"storage {storage!r} cannot be opened: {exc}") from exc
-    except Exception as exc:  # SQLAlchemy's errors: a URL it cannot reach
-        if type(exc).__module__.startswith("sqlalchemy"):
-            raise ValueError(f"storage {storage!r} cannot be opened: {exc}") from exc
-        raise
-    _check_same_study(study, _fingerprint(data, space, epochs, batch_size, seed))
-    best = {}
-
-    def keep(number, val_acc, net):
-        if not best or val_acc > best["val_acc"]:
-            best.update(number=number, val_acc=val_acc, net=net)
-
-    objective = _objective(optuna, data, space, epochs, batch_size, seed, keep)
+    n_jobs = v.check_int("n_jobs", n_jobs, minimum=1)
+    _check_workers(storage, n_jobs, scheduler)
+    threads = (max(1, (os.cpu_count() or 1) // n_jobs) if threads_per_trial is None
+               else v.check_int("threads_per_trial", threads_per_trial, minimum=1))  # fmt: skip
+    opened = _storage(optuna, storage)
+    study = _open_study(optuna, opened, study_name)
+    check_same_study(study, fingerprint(data, space, epochs, batch_size, seed))
+    models = _default_models(storage) if models is None else os.fspath(models)
+    shown = public_url(storage) if isinstance(storage, str) else "memory"
+    sweep = _Sweep(
+        storage=storage, study_name=study.study_name, space=space, sampler=sampler,
+        pruner=pruner, n_trials=n_trials, epochs=epochs, batch_size=batch_size, seed=seed,
+        models=models, trials_before=len(study.trials), shared=n_jobs > 1 or bool(scheduler),
+        metadata={"study": study.study_name, "storage": shown},
+    )  # fmt: skip
+    arrays = (data.X_train, data.y_train, data.X_val, data.y_val, data.num_classes)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    finished = optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED
-    remaining = n_trials - len(study.get_trials(deepcopy=False, states=finished))
-    if remaining > 0:
-        study.optimize(objective, n_trials=remaining, show_progress_bar=progress)
-    study.best_net = best.get("net")
-    study.best_net_trial = best.get("number")
+    if sweep.shared:
+        _run_workers(sweep, arrays, n_jobs, scheduler, threads)
+        keeper = ModelKeeper(optuna, models, sweep.metadata)
+    else:
+        keeper = _optimize(optuna, sweep, opened, arrays, 0, progress)
+    study.best_net, study.best_net_trial = keeper.best(study)
+    study.best_net_metadata = None
+    if study.best_net is not None:
+        number = study.best_net_trial
+        params = study.trials[number].params
+        study.best_net_metadata = {**sweep.metadata, "trial": number, "params": params}
     return study
+
+
+def _run_workers(sweep, arrays, n_jobs, scheduler, threads):
+    from joblib import Parallel, delayed
+
+    if scheduler is not None:
+        from dask.distributed import Client
+        from joblib import parallel_backend
+
+        with Client(scheduler), parallel_backend("dask"):
+            return _run_workers(sweep, arrays, n_jobs, None, threads)
+    Parallel(n_jobs=n_jobs)(delayed(_work)(sweep, arrays, i, threads) for i in range(n_jobs))
+    return None

@@ -264,6 +264,14 @@ def _add_search(commands):
     )  # fmt: skip
     optuna.add_argument("--storage", help="study storage URL (default: sqlite in the run folder)")
     optuna.add_argument("--study-name", help="default: search-<dataset>")
+    optuna.add_argument(
+        "--models", help="folder of the trials' models (default: 'models' in the run folder; "
+        "Dask workers on other machines need a folder they all share)",
+    )  # fmt: skip
+    optuna.add_argument(
+        "--resume", metavar="RUN_FOLDER", help="go on with the study of an earlier run, with "
+        "its options (--trials, --jobs, --scheduler and --quiet may be given anew)",
+    )  # fmt: skip
     search.add_argument("--quiet", "-q", action="store_true")
 
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import csv
+import json
+import sys
 from datetime import datetime
 from pathlib import Path
 
+from .._atomic import atomic_write
 from ..datasets import prepare
 from ..search import grid, random_configs, run_search
 from ._errors import UserError
@@ -51,8 +55,40 @@ def _space(args):
 
 
 def _uses_optuna(args):
-    return any(getattr(args, k, None) is not None
-               for k in ("sampler", "pruner", "storage", "study_name"))  # fmt: skip
+    optuna_options = ("sampler", "pruner", "storage", "study_name", "models", "resume")
+    return any(getattr(args, k, None) is not None for k in optuna_options)
+
+
+# A run folder's sweep.json keeps these options, so --resume runs the study as it was begun.
+_KEPT = ("dataset", "data_dir", "trials", "hidden_size", "hidden_sizes", "learning_rate", "decay",
+         "reg", "activation", "optimizer", "epochs", "batch_size", "dtype", "seed", "sampler",
+         "pruner", "storage", "study_name", "models")  # fmt: skip
+_RENEWABLE = ("trials", "jobs", "scheduler", "quiet", "resume", "command", "download")
+
+
+def _resume(args):
+    """``args`` with the options of the run folder ``args.resume`` (those given anew win)."""
+    from . import build_parser
+
+    folder = Path(args.resume)
+    kept = folder / "sweep.json"
+    if not kept.is_file():
+        raise UserError(f"--resume {folder}: no sweep.json there (not the run folder of an "
+                        "Optuna search)")  # fmt: skip
+    defaults = vars(build_parser().parse_args(["search"]))
+    given = [k for k, value in vars(args).items()
+             if k not in _RENEWABLE and value != defaults.get(k)]  # fmt: skip
+    if given:
+        flags = ", ".join("--" + k.replace("_", "-") for k in given)
+        raise UserError(
+            f"--resume runs the study with its own options: {flags} cannot be given with it "
+            "(--trials, --jobs, --scheduler and --quiet can)"
+        )
+    for key, value in json.loads(kept.read_text()).items():
+        if key in _KEPT and not (key == "trials" and args.trials):
+            setattr(args, key, value)
+    args.output = str(folder)
+    return args
 
 
 def run_search_command(args):
@@ -82,12 +118,10 @@ def run_search_command(args):
 
 
 def _run_study_command(args):
-    import csv
-    import json
+    from ..sweep import public_url, run_study
 
-    from .._atomic import atomic_write
-    from ..sweep import run_study
-
+    if args.resume:
+        args = _resume(args)
     sampler = args.sampler or ("random" if args.trials else "grid")
     if sampler != "grid" and not args.trials:
         raise UserError(f"--sampler {sampler} needs --trials N")
@@ -98,15 +132,47 @@ def _run_study_command(args):
     out_dir.mkdir(parents=True, exist_ok=True)
     storage = args.storage or f"sqlite:///{(out_dir / 'study.db').resolve()}"
     name = args.study_name or f"search-{args.dataset}"
+    models = args.models or str((out_dir / "models").resolve())
     data = prepare(args.dataset, args.data_dir, download=args.download, seed=args.seed,
                    dtype=args.dtype, progress=not args.quiet)  # fmt: skip
-    print(f"study {name} in {storage}: {n_trials} trials, sampler {sampler}, pruner "
-          f"{args.pruner or 'none'}, {args.epochs} epochs each", flush=True)  # fmt: skip
+    with atomic_write(out_dir / "sweep.json", "w") as f:
+        kept = {k: getattr(args, k) for k in _KEPT}
+        kept.update(sampler=sampler, storage=storage, study_name=name, models=models)
+        if args.data_dir:  # --resume may run from another folder
+            kept["data_dir"] = str(Path(args.data_dir).resolve())
+        json.dump(kept, f, indent=1)
+    where = (f"on the Dask cluster at {args.scheduler}" if args.scheduler
+             else f"{args.jobs} worker{'s' * (args.jobs > 1)}")  # fmt: skip
+    print(f"study {name} in {public_url(storage)}: {n_trials} trials, sampler {sampler}, pruner "
+          f"{args.pruner or 'none'}, {args.epochs} epochs each, {where}", flush=True)  # fmt: skip
     study = run_study(
         data, space, sampler=sampler, n_trials=n_trials, pruner=args.pruner or "none",
         storage=storage, study_name=name, epochs=args.epochs, batch_size=args.batch_size,
-        seed=args.seed, progress=not args.quiet,
+        seed=args.seed, n_jobs=args.jobs, scheduler=args.scheduler, models=models,
+        progress=not args.quiet and args.jobs == 1 and not args.scheduler,
     )  # fmt: skip
+    written = _write_trials(study, out_dir)
+    if study.best_net is not None:
+        study.best_net.save(out_dir / "best_model.npz",
+                            metadata={"search": study.best_net_metadata},
+                            arrays=data.preprocessing.to_arrays())  # fmt: skip
+        written.append(out_dir / "best_model.npz")
+    else:
+        print(f"the model of the best trial ({study.best_trial.number}) was not kept: no "
+              "best_model.npz", file=sys.stderr)  # fmt: skip
+    written += _study_plots(study, out_dir)
+    states = [t.state.name for t in study.trials]
+    print(
+        f"best validation accuracy: {study.best_value:.4f} with {study.best_params} "
+        f"(trial {study.best_trial.number}); {states.count('PRUNED')} of "
+        f"{states.count('PRUNED') + states.count('COMPLETE')} finished trials pruned"
+    )
+    print(f"wrote {', '.join(str(p) for p in written)}")
+    return 0
+
+
+def _write_trials(study, out_dir):
+    """``trials.csv`` and ``trials.json``: a row per trial, its state, value, epochs, params."""
     rows = [
         {"trial": t.number, "state": t.state.name, "val_acc": t.value,
          "epochs": t.user_attrs.get("epochs"), **t.params}
@@ -119,29 +185,13 @@ def _run_study_command(args):
         writer.writerows(rows)
     with atomic_write(out_dir / "trials.json", "w") as f:
         json.dump(rows, f, indent=1)
-    written = [out_dir / "trials.csv", out_dir / "trials.json"]
-    if study.best_net is not None:
-        meta = {"study": name, "storage": storage, "trial": study.best_net_trial,
-                "params": study.trials[study.best_net_trial].params}  # fmt: skip
-        study.best_net.save(out_dir / "best_model.npz", metadata={"search": meta},
-                            arrays=data.preprocessing.to_arrays())  # fmt: skip
-        written.append(out_dir / "best_model.npz")
-    written += _study_plots(study, out_dir)
-    pruned = sum(row["state"] == "PRUNED" for row in rows)
-    print(
-        f"best validation accuracy: {study.best_value:.4f} with {study.best_params} "
-        f"(trial {study.best_trial.number}); {pruned} of {len(rows)} trials pruned"
-    )
-    print(f"wrote {', '.join(str(p) for p in written)}")
-    return 0
+    return [out_dir / "trials.csv", out_dir / "trials.json"]
 
 
 def _study_plots(study, out_dir):
     """Optuna's optimisation history, parameter importances and intermediate values as PNGs
     (each one Optuna can draw for this study; none without matplotlib)."""
     import warnings
-
-    from .._atomic import atomic_write
 
     try:
         import matplotlib

@@ -1,0 +1,124 @@
+"""What a sweep keeps of its trials in the study's storage (:mod:`mlp_numba.sweep`): the model
+of each trial that was the study's best when it finished (an Optuna artifact, so the best model
+survives a resume and comes back from other workers), and one finished trial per grid point."""
+
+from __future__ import annotations
+
+import math
+import tempfile
+import time
+from pathlib import Path
+
+
+class DuplicateGridPoint(Exception):
+    """Another trial of the study holds this trial's grid point: this one ends FAIL."""
+
+
+def claim_grid_point(optuna, trial, wait, heartbeats, sleep=time.sleep):
+    """Return when ``trial`` may train its grid point; raise :class:`DuplicateGridPoint` when
+    another trial has it.
+
+    Optuna's grid sampler gives each grid point to one trial, except when workers draw at once or
+    a trial was killed (its point runs again): then two trials can hold one point. Every trial has
+    written its point before it reads the others', so of two at once at least one sees the
+    other. A trial that sees a finished holder is the duplicate. One that sees a running holder
+    with a lower number waits ``wait`` seconds (a killed holder goes stale and fails meanwhile)
+    and then is the duplicate if the holder still runs; one that sees only higher-numbered
+    holders waits until they finish (it is then the duplicate) or fail (it trains). With
+    ``heartbeats`` (a database storage) each wait ends by failing the study's stale trials.
+
+    The point is the grid sampler's system attribute ``grid_id`` (Optuna 3 to 5).
+    """
+    running, finished = optuna.trial.TrialState.RUNNING, optuna.trial.TrialState.COMPLETE
+    states = (running, finished, optuna.trial.TrialState.PRUNED)
+    mine = _grid_id(trial.study.get_trials(deepcopy=False), trial.number)
+    if mine is None:
+        return
+    waited_on_lower = False
+    while True:
+        others = [t for t in trial.study.get_trials(deepcopy=False, states=states)
+                  if t.number != trial.number]  # fmt: skip
+        holders = [t for t in others if t.system_attrs.get("grid_id") == mine]
+        done = [t.number for t in holders if t.state != running]
+        lower = [t.number for t in holders if t.number < trial.number]
+        if done or (waited_on_lower and lower):
+            trial.set_user_attr("duplicate_of", (done or lower)[0])
+            raise DuplicateGridPoint(
+                f"trial {trial.number}: grid point {mine} is trial {(done or lower)[0]}'s"
+            )
+        if not holders:
+            return
+        waited_on_lower = bool(lower)
+        sleep(wait)
+        if heartbeats:
+            optuna.storages.fail_stale_trials(trial.study)
+
+
+def _grid_id(trials, number):
+    for t in trials:
+        if t.number == number:
+            return t.system_attrs.get("grid_id")
+    return None
+
+
+class ModelKeeper:
+    """Keeps trained nets: in an Optuna artifact store when there is one (``folder``), else
+    the best of this process in memory.
+
+    Parameters
+    ----------
+    folder : str or os.PathLike or None
+        A :class:`optuna.artifacts.FileSystemArtifactStore`'s folder (created if needed).
+    metadata : dict
+        Written into each kept model file under ``"search"``, with the trial's number and params.
+    """
+
+    def __init__(self, optuna, folder, metadata):
+        self._optuna = optuna
+        self._store = None
+        if folder is not None:
+            Path(folder).mkdir(parents=True, exist_ok=True)
+            self._store = optuna.artifacts.FileSystemArtifactStore(folder)
+        self._metadata = metadata
+        self._memory = {}
+
+    def keep(self, trial, val_acc, net):
+        """Keep ``net``, the model of ``trial`` (finished with ``val_acc``), if it is the best
+        of the study so far."""
+        others = trial.study.get_trials(
+            deepcopy=False, states=(self._optuna.trial.TrialState.COMPLETE,)
+        )
+        if val_acc < max((t.value for t in others), default=-math.inf):
+            return
+        if self._store is None:
+            if not self._memory or val_acc > self._memory["val_acc"]:
+                self._memory.update(number=trial.number, val_acc=val_acc, net=net)
+            return
+        meta = {**self._metadata, "trial": trial.number, "params": trial.params}
+        with tempfile.TemporaryDirectory() as tmp:
+            path = net.save(Path(tmp) / f"trial-{trial.number}.npz", metadata={"search": meta})
+            artifact = self._optuna.artifacts.upload_artifact(
+                artifact_store=self._store, file_path=str(path), study_or_trial=trial
+            )
+        trial.set_user_attr("model", artifact)
+
+    def best(self, study):
+        """The net of the study's best trial and that trial's number, or (None, None) when no
+        trial finished or its model was not kept."""
+        from .model_file import load_model
+
+        try:
+            best = study.best_trial
+        except ValueError:  # no complete trial
+            return None, None
+        if self._memory.get("number") == best.number:
+            return self._memory["net"], best.number
+        artifact = best.user_attrs.get("model")
+        if self._store is None or artifact is None:
+            return None, None
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "best.npz"
+            self._optuna.artifacts.download_artifact(
+                artifact_store=self._store, file_path=str(path), artifact_id=artifact
+            )
+            return load_model(path).net, best.number
