@@ -314,3 +314,31 @@ def test_a_sweep_on_a_dask_local_cluster(digits, tmp_path):
     assert {t["worker"] for t in tasks.data} == workers  # both workers ran trials
     points = [tuple(sorted(t.params.items())) for t in study.trials if t.state.name == "COMPLETE"]
     assert len(points) == 4 and len(set(points)) == 4
+
+
+def test_a_real_postgresql_server(digits, tmp_path):
+    """Run when MLP_NUMBA_TEST_POSTGRES holds a server's URL (postgresql://user:pw@host/db)."""
+    import os
+    import uuid
+
+    url = os.environ.get("MLP_NUMBA_TEST_POSTGRES")
+    if not url:
+        pytest.skip("MLP_NUMBA_TEST_POSTGRES is not set (a PostgreSQL server's URL)")
+    pytest.importorskip("psycopg", reason="pip install 'mlp-numba[postgresql]'")
+    name = f"mlp-numba-test-{uuid.uuid4().hex[:8]}"
+    space = {"learning_rate": [0.1, 0.3], "hidden_size": [20, 40, 60]}
+    try:
+        half = run_study(digits, space, sampler="grid", n_trials=3, pruner="none", storage=url,
+                         study_name=name, epochs=2, n_jobs=2, models=tmp_path)  # fmt: skip
+        assert len([t for t in half.trials if t.state.name == "COMPLETE"]) == 3
+        study = run_study(digits, space, sampler="grid", n_trials=6, pruner="none", storage=url,
+                          study_name=name, epochs=2, n_jobs=2, models=tmp_path)  # fmt: skip
+        finished = [t for t in study.trials if t.state.name == "COMPLETE"]
+        points = {tuple(sorted(t.params.items())) for t in finished}
+        assert len(finished) == 6 and len(points) == 6  # resumed, each grid point once
+        assert np.mean(study.best_net.predict(digits.X_val) == digits.y_val) == study.best_value
+        with pytest.raises(ValueError, match="another epochs"):
+            run_study(digits, space, sampler="grid", n_trials=6, storage=url, study_name=name,
+                      epochs=3)  # fmt: skip
+    finally:
+        optuna.delete_study(study_name=name, storage=url)

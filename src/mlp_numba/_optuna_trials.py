@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 
@@ -51,7 +52,14 @@ def claim_grid_point(optuna, trial, wait, heartbeats, sleep=time.sleep):
         waited_on_lower = bool(lower)
         sleep(wait)
         if heartbeats:
-            optuna.storages.fail_stale_trials(trial.study)
+            fail_stale_trials(optuna, trial.study)
+
+
+def fail_stale_trials(optuna, study):
+    """Mark failed the study's running trials whose heartbeat stopped (their process died)."""
+    with warnings.catch_warnings():  # "experimental" in Optuna 4 and 5
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
 
 
 def _grid_id(trials, number):

@@ -49,7 +49,7 @@ from ._optuna_space import (
     suggest,
     values,
 )
-from ._optuna_trials import DuplicateGridPoint, ModelKeeper, claim_grid_point
+from ._optuna_trials import DuplicateGridPoint, ModelKeeper, claim_grid_point, fail_stale_trials
 from .search import DEFAULTS, _check_names, _net, limit_threads, train_options
 
 __all__ = ["MEDIAN_STARTUP_TRIALS", "MEDIAN_WARMUP_EPOCHS", "PRUNERS", "SAMPLERS", "run_study"]
@@ -204,7 +204,7 @@ def _optimize(optuna, sweep, storage, arrays, worker, progress=False):
         if finished + running >= sweep.n_trials:  # wait: they finish, or fail (then rerun)
             time.sleep(1)
             if heartbeats:
-                optuna.storages.fail_stale_trials(study)
+                fail_stale_trials(optuna, study)
             continue
         study.optimize(objective, n_trials=sweep.n_trials - finished - running,
                        callbacks=[enough], catch=(DuplicateGridPoint,),
@@ -344,6 +344,7 @@ def run_study(
     _check_workers(storage, n_jobs, scheduler)
     threads = (max(1, (os.cpu_count() or 1) // n_jobs) if threads_per_trial is None
                else v.check_int("threads_per_trial", threads_per_trial, minimum=1))  # fmt: skip
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
     opened = _storage(optuna, storage)
     study = _open_study(optuna, opened, study_name)
     check_same_study(study, fingerprint(data, space, epochs, batch_size, seed))
@@ -356,7 +357,6 @@ def run_study(
         metadata={"study": study.study_name, "storage": shown},
     )  # fmt: skip
     arrays = (data.X_train, data.y_train, data.X_val, data.y_val, data.num_classes)
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
     if sweep.shared:
         _run_workers(sweep, arrays, n_jobs, scheduler, threads)
         keeper = ModelKeeper(optuna, models, sweep.metadata)
