@@ -51,12 +51,14 @@ def main(argv=None):
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--trials", type=int, default=30)
     parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--pruners", nargs="+", default=["median", "none"],
+                        choices=["median", "hyperband", "none"])  # fmt: skip
     parser.add_argument("--json", help="also write the figures here")
     args = parser.parse_args(argv)
-    results = {"median": [], "none": []}
+    results = {p: [] for p in args.pruners}
     with tempfile.TemporaryDirectory() as tmp:
         for seed in args.seeds:
-            for pruner in ("median", "none"):  # alternating, so drift hits both alike
+            for pruner in args.pruners:  # alternating, so drift hits both alike
                 out = Path(tmp) / f"{pruner}-{seed}"
                 r = run_one(args.data_dir, pruner, seed, args.trials, args.epochs, out)
                 results[pruner].append(r)
@@ -65,13 +67,14 @@ def main(argv=None):
                       flush=True)  # fmt: skip
     med = {p: {k: statistics.median(r[k] for r in rs) for k in ("epochs", "wall", "best")}
            for p, rs in results.items()}  # fmt: skip
-    for p in ("median", "none"):
+    for p in args.pruners:
         m = med[p]
         print(f"median over seeds, pruner {p:6}: {m['epochs']:.0f} epochs, {m['wall']:.1f} s, "
               f"best {m['best']:.4f}")  # fmt: skip
-    print(f"pruned/unpruned: epochs {med['median']['epochs'] / med['none']['epochs']:.3f}, "
-          f"wall {med['median']['wall'] / med['none']['wall']:.3f}, best accuracy "
-          f"{100 * (med['median']['best'] - med['none']['best']):+.2f} points")  # fmt: skip
+    for p in (p for p in args.pruners if p != "none" and "none" in med):
+        print(f"{p}/none: epochs {med[p]['epochs'] / med['none']['epochs']:.3f}, wall "
+              f"{med[p]['wall'] / med['none']['wall']:.3f}, best accuracy "
+              f"{100 * (med[p]['best'] - med['none']['best']):+.2f} points")  # fmt: skip
     if args.json:
         Path(args.json).write_text(json.dumps({"runs": results, "medians": med}, indent=1))
 

@@ -197,11 +197,16 @@ def _optimize(optuna, sweep, storage, arrays, worker, progress=False):
         if sum(_counts(optuna, study)) >= sweep.n_trials:
             study.stop()
 
+    waited = 0
     while True:
         finished, running = _counts(optuna, study)
         if finished >= sweep.n_trials:
             return keeper
         if finished + running >= sweep.n_trials:  # wait: they finish, or fail (then rerun)
+            waited += 1
+            if waited == 2 * GRACE_SECONDS:  # a trial without heartbeats never goes stale
+                message = f"study {sweep.study_name!r}: waiting for {running} running trial(s)"
+                warnings.warn(message, RuntimeWarning, stacklevel=2)
             time.sleep(1)
             if heartbeats:
                 fail_stale_trials(optuna, study)

@@ -260,7 +260,7 @@ def _add_search(commands):
     optuna.add_argument(
         "--pruner", choices=("none", "median", "hyperband"),
         help="stop trials whose validation accuracy lags at an epoch end (median: after 5 "
-        "finished trials and 2 epochs)",
+        "finished trials, from the end of epoch 1 on)",
     )  # fmt: skip
     optuna.add_argument("--storage", help="study storage URL (default: sqlite in the run folder)")
     optuna.add_argument("--study-name", help="default: search-<dataset>")
