@@ -33,3 +33,17 @@ def toy():
     X = 10 * np.random.randn(5, 4)
     y = np.array([0, 1, 2, 2, 1])
     return X, y
+
+
+@pytest.fixture
+def dask_cluster():
+    """A two-worker Dask LocalCluster of processes on this machine: yields its client, whose
+    ``get_task_stream()`` lists the tasks it ran (each with the worker that ran it)."""
+    distributed = pytest.importorskip("dask.distributed")
+    with (
+        distributed.LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1",
+                                 processes=True, dashboard_address=None) as cluster,
+        distributed.Client(cluster) as client,
+    ):  # fmt: skip
+        client.get_task_stream()  # starts recording
+        yield client

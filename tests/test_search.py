@@ -72,23 +72,18 @@ def test_search_in_processes_forked_from_one_that_trained(data):
 
 
 @pytest.mark.slow
-def test_search_on_a_dask_local_cluster(data):
-    distributed = pytest.importorskip("dask.distributed")
+def test_search_on_a_dask_local_cluster(data, dask_cluster):
+    client = dask_cluster
     configs = random_configs({"learning_rate": ("loguniform", 1e-2, 1.0),
                               "hidden_size": ("int", 8, 32)}, 4, seed=0)  # fmt: skip
     local = run_search(data, configs, epochs=15, batch_size=50, n_jobs=2, progress=False)
-    with (
-        distributed.LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1",
-                                 processes=True, dashboard_address=None) as cluster,
-        distributed.Client(cluster) as client,
-        distributed.get_task_stream(client) as tasks,
-    ):  # fmt: skip
-        remote = run_search(data, configs, epochs=15, batch_size=50, n_jobs=1,
-                            scheduler=cluster.scheduler_address, progress=False)  # fmt: skip
-        workers = set(client.scheduler_info()["workers"])
+    remote = run_search(data, configs, epochs=15, batch_size=50, n_jobs=1,
+                        scheduler=client.scheduler.address, progress=False)  # fmt: skip
+    workers = set(client.scheduler_info()["workers"])
+    tasks = client.get_task_stream()
     # The trials ran on the cluster's workers (both of them), not in this process.
-    assert len(tasks.data) >= 4
-    assert {t["worker"] for t in tasks.data} == workers
+    assert len(tasks) >= 4
+    assert {t["worker"] for t in tasks} == workers
     _check(remote, 4)
     assert [r["val_acc"] for r in remote.table] == [r["val_acc"] for r in local.table]
 

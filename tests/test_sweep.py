@@ -299,21 +299,16 @@ def test_the_command_line_resumes_a_run_folder(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_a_sweep_on_a_dask_local_cluster(digits, tmp_path):
-    distributed = pytest.importorskip("dask.distributed")
+def test_a_sweep_on_a_dask_local_cluster(digits, tmp_path, dask_cluster):
+    client = dask_cluster
     storage = f"sqlite:///{tmp_path / 'study.db'}"  # the workers run on this machine
-    with (
-        distributed.LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1",
-                                 processes=True, dashboard_address=None) as cluster,
-        distributed.Client(cluster) as client,
-        distributed.get_task_stream(client) as tasks,
-    ):  # fmt: skip
-        study = run_study(digits, {"learning_rate": [0.1, 0.3], "hidden_size": [20, 40]},
-                          sampler="grid", n_trials=4, pruner="none", storage=storage,
-                          study_name="dask", epochs=2, n_jobs=2,
-                          scheduler=cluster.scheduler_address)  # fmt: skip
-        workers = set(client.scheduler_info()["workers"])
-    assert {t["worker"] for t in tasks.data} == workers  # both workers ran trials
+    study = run_study(digits, {"learning_rate": [0.1, 0.3], "hidden_size": [20, 40]},
+                      sampler="grid", n_trials=4, pruner="none", storage=storage,
+                      study_name="dask", epochs=2, n_jobs=2,
+                      scheduler=client.scheduler.address)  # fmt: skip
+    workers = set(client.scheduler_info()["workers"])
+    tasks = client.get_task_stream()
+    assert {t["worker"] for t in tasks} == workers  # both workers ran trials
     points = [tuple(sorted(t.params.items())) for t in study.trials if t.state.name == "COMPLETE"]
     assert len(points) == 4 and len(set(points)) == 4
 
