@@ -1,10 +1,9 @@
 """What a sweep keeps of its trials in the study's storage (:mod:`mlp_numba.sweep`): the model
-of each trial that was the study's best when it finished (an Optuna artifact, so the best model
-survives a resume and comes back from other workers), and one finished trial per grid point."""
+of each complete trial (an Optuna artifact, so the best model survives a resume and comes back
+from other workers), and one finished trial per grid point."""
 
 from __future__ import annotations
 
-import math
 import tempfile
 import time
 import warnings
@@ -91,13 +90,8 @@ class ModelKeeper:
         self._memory = {}
 
     def keep(self, trial, val_acc, net):
-        """Keep ``net``, the model of ``trial`` (finished with ``val_acc``), if it is the best
-        of the study so far."""
-        others = trial.study.get_trials(
-            deepcopy=False, states=(self._optuna.trial.TrialState.COMPLETE,)
-        )
-        if val_acc < max((t.value for t in others), default=-math.inf):
-            return
+        """Keep ``net``, the model of ``trial`` (complete with ``val_acc``): in the store, each
+        complete trial's (Optuna's best trial is one of them); in memory, the best one's."""
         if self._store is None:
             if not self._memory or val_acc > self._memory["val_acc"]:
                 self._memory.update(number=trial.number, val_acc=val_acc, net=net)

@@ -318,10 +318,10 @@ def run_study(
     threads_per_trial : int, optional
         Numba and BLAS threads of each worker (default: the CPU count divided by ``n_jobs``).
     models : str or os.PathLike, optional
-        The folder (an Optuna ``FileSystemArtifactStore``) where each trial that is the best
-        when it finishes leaves its model file, with the study's name and the trial's number in
-        its metadata. Default: beside an SQLite file (``study.db`` -> ``study-models``); with
-        no folder, only this process's own best net is kept.
+        The folder (an Optuna ``FileSystemArtifactStore``) where each complete trial leaves its
+        model file, with the study's name and the trial's number in its metadata (a trial's
+        user attribute ``model`` names it). Default: beside an SQLite file (``study.db`` ->
+        ``study-models``); with no folder, only this process's own best net is kept.
     progress : bool, default False
         Optuna's progress bar (one worker).
 
