@@ -298,6 +298,9 @@ def test_the_command_line_resumes_a_run_folder(tmp_path, capsys):
     assert "--epochs cannot be given with it" in capsys.readouterr().err
     assert main(["search", "--resume", str(tmp_path)]) == 2
     assert "no sweep.json there" in capsys.readouterr().err
+    (out / "sweep.json").write_text("{not json")
+    assert main(["search", "--resume", str(out)]) == 2
+    assert "sweep.json cannot be read" in capsys.readouterr().err
 
 
 @pytest.mark.slow

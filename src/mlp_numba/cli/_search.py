@@ -84,7 +84,13 @@ def _resume(args):
             f"--resume runs the study with its own options: {flags} cannot be given with it "
             "(--trials, --jobs, --scheduler and --quiet can)"
         )
-    for key, value in json.loads(kept.read_text()).items():
+    try:
+        stored = json.loads(kept.read_text())
+    except (OSError, ValueError) as exc:
+        raise UserError(f"--resume {folder}: sweep.json cannot be read ({exc})") from None
+    if not isinstance(stored, dict):
+        raise UserError(f"--resume {folder}: sweep.json holds no options")
+    for key, value in stored.items():
         if key in _KEPT and not (key == "trials" and args.trials):
             setattr(args, key, value)
     args.output = str(folder)
