@@ -27,7 +27,7 @@ def claim_grid_point(optuna, trial, wait, heartbeats, sleep=time.sleep):
     holders waits until they finish (it is then the duplicate) or fail (it trains). With
     ``heartbeats`` (a database storage) each wait ends by failing the study's stale trials.
 
-    The point is the grid sampler's system attribute ``grid_id`` (Optuna 3 to 5).
+    The point is the grid sampler's system attribute ``grid_id`` (as in Optuna 5.1's source).
     """
     running, finished = optuna.trial.TrialState.RUNNING, optuna.trial.TrialState.COMPLETE
     states = (running, finished, optuna.trial.TrialState.PRUNED)
