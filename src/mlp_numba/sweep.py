@@ -211,9 +211,11 @@ def _optimize(optuna, sweep, storage, arrays, worker, progress=False):
             if heartbeats:
                 fail_stale_trials(optuna, study)
             continue
-        study.optimize(objective, n_trials=sweep.n_trials - finished - running,
-                       callbacks=[enough], catch=(DuplicateGridPoint,),
-                       show_progress_bar=progress)  # fmt: skip
+        with warnings.catch_warnings():  # Optuna 4 calls its "experimental" stale-trial check
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.optimize(objective, n_trials=sweep.n_trials - finished - running,
+                           callbacks=[enough], catch=(DuplicateGridPoint,),
+                           show_progress_bar=progress)  # fmt: skip
 
 
 def _work(sweep, arrays, worker, threads):
