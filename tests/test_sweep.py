@@ -190,6 +190,13 @@ def test_the_best_model_survives_a_resume(digits, tmp_path):
     np.testing.assert_array_equal(resumed.best_net.params["W1"], first.best_net.params["W1"])
     meta = resumed.best_net_metadata
     assert meta["study"] == "kept" and meta["trial"] == resumed.best_trial.number
+    # A models folder that lacks the best trial's (other machines' workers, no shared folder):
+    # a warning, and no best net, rather than a failure at the end of the sweep.
+    elsewhere = tmp_path / "elsewhere"
+    with pytest.warns(RuntimeWarning, match="need a folder they all share"):
+        again = run_study(digits, space, sampler="random", n_trials=4, storage=storage,
+                          study_name="kept", epochs=4, models=elsewhere)  # fmt: skip
+    assert again.best_net is None and again.best_net_metadata is None
     # Each complete trial's model is kept, beside the SQLite file by default.
     kept = {t.user_attrs["model"] for t in resumed.trials if t.state.name == "COMPLETE"}
     assert len(kept) == 4 and kept == {p.name for p in (tmp_path / "study-models").iterdir()}

@@ -120,7 +120,16 @@ class ModelKeeper:
             return None, None
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "best.npz"
-            self._optuna.artifacts.download_artifact(
-                artifact_store=self._store, file_path=str(path), artifact_id=artifact
-            )
+            try:
+                self._optuna.artifacts.download_artifact(
+                    artifact_store=self._store, file_path=str(path), artifact_id=artifact
+                )
+            except self._optuna.artifacts.exceptions.ArtifactNotFound:
+                warnings.warn(
+                    f"the model of the best trial ({best.number}) is not in the models folder"
+                    " here: workers on other machines need a folder they all share",
+                    RuntimeWarning,
+                    stacklevel=3,
+                )
+                return None, None
             return load_model(path).net, best.number
