@@ -29,16 +29,17 @@ def claim_grid_point(optuna, trial, wait, heartbeats, sleep=time.sleep):
 
     The point is the grid sampler's system attribute ``grid_id`` (as in Optuna 5.1's source).
     """
-    running, finished = optuna.trial.TrialState.RUNNING, optuna.trial.TrialState.COMPLETE
-    states = (running, finished, optuna.trial.TrialState.PRUNED)
-    mine = _grid_id(trial.study.get_trials(deepcopy=False), trial.number)
-    if mine is None:
-        return
-    waited_on_lower = False
+    states = optuna.trial.TrialState
+    running, holding = states.RUNNING, (states.RUNNING, states.COMPLETE, states.PRUNED)
+    mine, waited_on_lower = None, False
     while True:
-        others = [t for t in trial.study.get_trials(deepcopy=False, states=states)
-                  if t.number != trial.number]  # fmt: skip
-        holders = [t for t in others if t.system_attrs.get("grid_id") == mine]
+        trials = trial.study.get_trials(deepcopy=False)
+        if mine is None:
+            mine = next(t.system_attrs.get("grid_id") for t in trials if t.number == trial.number)
+            if mine is None:
+                return
+        holders = [t for t in trials if t.number != trial.number and t.state in holding
+                   and t.system_attrs.get("grid_id") == mine]  # fmt: skip
         done = [t.number for t in holders if t.state != running]
         lower = [t.number for t in holders if t.number < trial.number]
         if done or (waited_on_lower and lower):
@@ -59,13 +60,6 @@ def fail_stale_trials(optuna, study):
     with warnings.catch_warnings():  # "experimental" in Optuna 4 and 5
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)
-
-
-def _grid_id(trials, number):
-    for t in trials:
-        if t.number == number:
-            return t.system_attrs.get("grid_id")
-    return None
 
 
 class ModelKeeper:

@@ -116,17 +116,41 @@ class SearchResult:
         """Write ``results.csv``, ``results.json`` and ``best_model.npz`` into ``directory``;
         ``arrays`` are kept with the model (the CLI keeps the data's preprocessing)."""
         os.makedirs(directory, exist_ok=True)
-        columns = list(self.table[0])
-        with atomic_write(os.path.join(directory, "results.csv"), "w", newline="") as f:
-            writer = csv.DictWriter(f, columns)
-            writer.writeheader()
-            writer.writerows(self.table)
-        with atomic_write(os.path.join(directory, "results.json"), "w") as f:
-            json.dump(self.table, f, indent=1)
+        write_rows(directory, "results", self.table)
         self.best_net.save(os.path.join(directory, "best_model.npz"),
                            metadata={"search": self.table[0]}, arrays=arrays)  # fmt: skip
         return [os.path.join(directory, n) for n in ("results.csv", "results.json",
                                                       "best_model.npz")]  # fmt: skip
+
+
+def write_rows(directory, stem, rows, columns=None):
+    """``rows`` (dicts) as ``stem.csv`` and ``stem.json`` in ``directory``, each written
+    atomically; the CSV's columns are ``columns``, by default the first row's keys."""
+    with atomic_write(os.path.join(directory, f"{stem}.csv"), "w", newline="") as f:
+        writer = csv.DictWriter(f, columns or list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    with atomic_write(os.path.join(directory, f"{stem}.json"), "w") as f:
+        json.dump(rows, f, indent=1)
+
+
+def worker_threads(n_jobs, threads_per_trial=None):
+    """Numba and BLAS threads of each of ``n_jobs`` workers: ``threads_per_trial`` when given,
+    else the CPU count shared out, so that workers side by side do not oversubscribe it."""
+    if threads_per_trial is None:
+        return max(1, (os.cpu_count() or 1) // n_jobs)
+    return v.check_int("threads_per_trial", threads_per_trial, minimum=1)
+
+
+@contextlib.contextmanager
+def on_cluster(scheduler):
+    """Inside the block, joblib runs its tasks on the Dask cluster at ``scheduler`` (needs
+    ``dask.distributed``)."""
+    from dask.distributed import Client
+    from joblib import parallel_backend
+
+    with Client(scheduler), parallel_backend("dask"):
+        yield
 
 
 def _net(settings, n_features, n_classes, dtype, seed):
@@ -249,13 +273,9 @@ def run_search(
     epochs = v.check_int("epochs", epochs, minimum=1)
     batch_size = v.check_int("batch_size", batch_size, minimum=1)
     n_jobs = v.check_int("n_jobs", n_jobs, minimum=1)
-    threads = (max(1, (os.cpu_count() or 1) // n_jobs) if threads_per_trial is None
-               else v.check_int("threads_per_trial", threads_per_trial, minimum=1))  # fmt: skip
+    threads = worker_threads(n_jobs, threads_per_trial)
     if scheduler is not None:
-        from dask.distributed import Client
-        from joblib import parallel_backend
-
-        with Client(scheduler), parallel_backend("dask"):
+        with on_cluster(scheduler):
             return run_search(data, configs, epochs=epochs, batch_size=batch_size,
                               n_jobs=n_jobs, threads_per_trial=threads, seed=seed,
                               progress=progress)  # fmt: skip

@@ -28,6 +28,7 @@ True
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import time
@@ -50,7 +51,15 @@ from ._optuna_space import (
     values,
 )
 from ._optuna_trials import DuplicateGridPoint, ModelKeeper, claim_grid_point, fail_stale_trials
-from .search import DEFAULTS, _check_names, _net, limit_threads, train_options
+from .search import (
+    DEFAULTS,
+    _check_names,
+    _net,
+    limit_threads,
+    on_cluster,
+    train_options,
+    worker_threads,
+)
 
 __all__ = ["MEDIAN_STARTUP_TRIALS", "MEDIAN_WARMUP_EPOCHS", "PRUNERS", "SAMPLERS", "run_study"]
 
@@ -100,6 +109,8 @@ class _Sweep:
 
 def _objective(optuna, sweep, arrays, keeper, heartbeats):
     X_train, y_train, X_val, y_val, num_classes = arrays
+    if not X_train.flags.writeable:  # a memory map handed over by joblib: a private copy, once
+        X_train = np.array(X_train)
     per_epoch = max(math.ceil(len(X_train) / sweep.batch_size), 1)
 
     def objective(trial):
@@ -124,7 +135,7 @@ def _objective(optuna, sweep, arrays, keeper, heartbeats):
 
         options = train_options(settings, sweep.epochs, per_epoch, sweep.batch_size, on_progress)
         try:
-            net.train(np.array(X_train), y_train, X_val, y_val, **options.as_kwargs())
+            net.train(X_train, y_train, X_val, y_val, **options.as_kwargs())
         except FloatingPointError:  # diverged: a result too
             trial.set_user_attr("status", "diverged")
             trial.set_user_attr("epochs", len(reported))
@@ -144,15 +155,25 @@ def _objective(optuna, sweep, arrays, keeper, heartbeats):
 def _storage(optuna, url):
     """A database URL as Optuna's RDB storage with heartbeats; anything else as given."""
     if isinstance(url, str) and not url.startswith(("redis", "journal")):
-        try:
-            with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna 4
-                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                return optuna.storages.RDBStorage(
-                    url, heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS
-                )
-        except Exception as exc:  # SQLAlchemy's or the driver's: a URL it cannot open
-            raise ValueError(f"storage {url!r} cannot be opened: {exc}") from exc
+        with _opening(url), warnings.catch_warnings():  # heartbeats: "experimental" in Optuna 4
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.storages.RDBStorage(
+                url, heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS
+            )
     return url
+
+
+@contextlib.contextmanager
+def _opening(storage):
+    """Failures to open ``storage`` (SQLAlchemy's, the driver's, Optuna's) as a ValueError that
+    names it."""
+    try:
+        yield
+    except Exception as exc:
+        from_database = type(exc).__module__.startswith(("sqlalchemy", "psycopg"))
+        if not (from_database or isinstance(exc, (ValueError, ImportError, RuntimeError))):
+            raise
+        raise ValueError(f"storage {storage!r} cannot be opened: {exc}") from exc
 
 
 def public_url(url):
@@ -227,15 +248,9 @@ def _work(sweep, arrays, worker, threads):
 
 
 def _open_study(optuna, storage, study_name):
-    try:
+    with _opening(storage):
         return optuna.create_study(storage=storage, study_name=study_name,
                                    direction="maximize", load_if_exists=True)  # fmt: skip
-    except (ValueError, ImportError, RuntimeError) as exc:
-        raise ValueError(f"storage {storage!r} cannot be opened: {exc}") from exc
-    except Exception as exc:  # SQLAlchemy's errors: a URL it cannot reach
-        if type(exc).__module__.startswith("sqlalchemy"):
-            raise ValueError(f"storage {storage!r} cannot be opened: {exc}") from exc
-        raise
 
 
 def _default_models(storage):
@@ -349,8 +364,7 @@ def run_study(
     batch_size = v.check_int("batch_size", batch_size, minimum=1)
     n_jobs = v.check_int("n_jobs", n_jobs, minimum=1)
     _check_workers(storage, n_jobs, scheduler)
-    threads = (max(1, (os.cpu_count() or 1) // n_jobs) if threads_per_trial is None
-               else v.check_int("threads_per_trial", threads_per_trial, minimum=1))  # fmt: skip
+    threads = worker_threads(n_jobs, threads_per_trial)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     opened = _storage(optuna, storage)
     study = _open_study(optuna, opened, study_name)
@@ -382,10 +396,7 @@ def _run_workers(sweep, arrays, n_jobs, scheduler, threads):
     from joblib import Parallel, delayed
 
     if scheduler is not None:
-        from dask.distributed import Client
-        from joblib import parallel_backend
-
-        with Client(scheduler), parallel_backend("dask"):
+        with on_cluster(scheduler):
             return _run_workers(sweep, arrays, n_jobs, None, threads)
     Parallel(n_jobs=n_jobs)(delayed(_work)(sweep, arrays, i, threads) for i in range(n_jobs))
     return None

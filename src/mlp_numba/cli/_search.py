@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import sys
 from datetime import datetime
@@ -10,7 +9,7 @@ from pathlib import Path
 
 from .._atomic import atomic_write
 from ..datasets import prepare
-from ..search import grid, random_configs, run_search
+from ..search import grid, random_configs, run_search, write_rows
 from ._errors import UserError
 
 _OPTIONS = {  # option -> (search key, value type)
@@ -52,6 +51,17 @@ def _space(args):
         except ValueError as exc:
             raise UserError(f"{flag}: cannot read {text!r} ({exc})") from None
     return space
+
+
+def _run_folder(args):
+    """``--output``, or a new folder under ``runs/`` named after the data set and the time."""
+    return Path(args.output or Path("runs") / f"search-{args.dataset}-"
+                f"{datetime.now():%Y%m%d-%H%M%S}")  # fmt: skip
+
+
+def _data(args):
+    return prepare(args.dataset, args.data_dir, download=args.download, seed=args.seed,
+                   dtype=args.dtype, progress=not args.quiet)  # fmt: skip
 
 
 def _uses_optuna(args):
@@ -102,8 +112,7 @@ def run_search_command(args):
         return _run_study_command(args)
     space = _space(args)
     configs = random_configs(space, args.trials, args.seed) if args.trials else grid(space)
-    data = prepare(args.dataset, args.data_dir, download=args.download, seed=args.seed,
-                   dtype=args.dtype, progress=not args.quiet)  # fmt: skip
+    data = _data(args)
     where = (f"on the Dask cluster at {args.scheduler}" if args.scheduler
              else f"{args.jobs} at a time")  # fmt: skip
     print(f"searching {len(configs)} configurations on {args.dataset} ({args.epochs} epochs "
@@ -111,9 +120,7 @@ def run_search_command(args):
     result = run_search(data, configs, epochs=args.epochs, batch_size=args.batch_size,
                         n_jobs=args.jobs, scheduler=args.scheduler, seed=args.seed,
                         progress=not args.quiet)  # fmt: skip
-    out_dir = Path(args.output or Path("runs") / f"search-{args.dataset}-"
-                   f"{datetime.now():%Y%m%d-%H%M%S}")  # fmt: skip
-    written = result.write(out_dir, arrays=data.preprocessing.to_arrays())
+    written = result.write(_run_folder(args), arrays=data.preprocessing.to_arrays())
     best = result.table[0]
     width = "hidden_sizes" if best.get("hidden_sizes") is not None else "hidden_size"
     shown = {k: best[k] for k in (width, "learning_rate", "learning_rate_decay", "reg",
@@ -133,14 +140,12 @@ def _run_study_command(args):
         raise UserError(f"--sampler {sampler} needs --trials N")
     space = _space(args)
     n_trials = args.trials or len(grid(space))
-    out_dir = Path(args.output or Path("runs") / f"search-{args.dataset}-"
-                   f"{datetime.now():%Y%m%d-%H%M%S}")  # fmt: skip
+    out_dir = _run_folder(args)
     out_dir.mkdir(parents=True, exist_ok=True)
     storage = args.storage or f"sqlite:///{(out_dir / 'study.db').resolve()}"
     name = args.study_name or f"search-{args.dataset}"
     models = args.models or str((out_dir / "models").resolve())
-    data = prepare(args.dataset, args.data_dir, download=args.download, seed=args.seed,
-                   dtype=args.dtype, progress=not args.quiet)  # fmt: skip
+    data = _data(args)
     with atomic_write(out_dir / "sweep.json", "w") as f:
         kept = {k: getattr(args, k) for k in _KEPT}
         kept.update(sampler=sampler, storage=storage, study_name=name, models=models)
@@ -185,12 +190,7 @@ def _write_trials(study, out_dir):
         for t in study.trials
     ]  # fmt: skip
     columns = sorted({k for row in rows for k in row}, key=lambda k: (k not in rows[0], k))
-    with atomic_write(out_dir / "trials.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, columns)
-        writer.writeheader()
-        writer.writerows(rows)
-    with atomic_write(out_dir / "trials.json", "w") as f:
-        json.dump(rows, f, indent=1)
+    write_rows(out_dir, "trials", rows, columns)
     return [out_dir / "trials.csv", out_dir / "trials.json"]
 
 
