@@ -139,3 +139,49 @@ def test_the_reference_and_the_command_line_help_import_no_numba():
     assert "'numba'" not in _modules_after("from mlp_numba import TwoLayerNet, MLP")
     used = "import numpy as np, mlp_numba\nmlp_numba.TwoLayerNet(3, 2, 2).loss(np.eye(3))"
     assert "'numba'" in _modules_after(used)
+
+
+def test_the_garbage_collector_is_paused_while_compiling_and_restored_after():
+    import gc
+    import threading
+
+    from mlp_numba._engine._jit import gc_paused
+
+    was_enabled = gc.isenabled()
+    try:
+        gc.enable()
+        with gc_paused():
+            assert not gc.isenabled()
+            with gc_paused():  # nested: the inner block's end does not turn it back on
+                pass
+            assert not gc.isenabled()
+        assert gc.isenabled()
+        with pytest.raises(ValueError), gc_paused():
+            raise ValueError("a failed compile")
+        assert gc.isenabled()
+        # Blocks in two threads overlap: the last one out restores the collector.
+        inside, release = threading.Event(), threading.Event()
+
+        def other():
+            with gc_paused():
+                inside.set()
+                release.wait(10)
+
+        thread = threading.Thread(target=other)
+        with gc_paused():
+            thread.start()
+            assert inside.wait(10)
+        assert not gc.isenabled()  # the other thread's block is still open
+        release.set()
+        thread.join(10)
+        assert gc.isenabled()
+        # A collector the caller disabled stays disabled.
+        gc.disable()
+        with gc_paused():
+            pass
+        assert not gc.isenabled()
+    finally:
+        if was_enabled:
+            gc.enable()
+        else:
+            gc.disable()

@@ -47,8 +47,8 @@ from .parallel import (
     SCORE,
     WEIGHT_GRADIENT,
     batch_rows,
-    in_parallel,
     link_blocks,
+    run_task,
     task,
 )
 
@@ -103,11 +103,11 @@ def _forward_backward(X, y, idx, mode, model, optimizer, steps, step, work, out,
     rows, most = batch_rows(mode, X, idx), work.block_max.shape[0]
     if mode == COLUMNS_DONE:
         cut = batch_pieces(X.shape[1], most)
-        columns = task(GATHER_COLUMNS, cut, 0, idx, 0, 0, step, optimizer, steps)
-        in_parallel(columns, X, y, model, work, out)
+        kind, none = np.int64(GATHER_COLUMNS), np.int64(0)
+        run_task(kind, cut, none, idx, 0.0, 0.0, step, optimizer, steps, X, y, model, work, out)
     pieces = batch_pieces(rows, most)
-    forward = task(FORWARD_BACKWARD, pieces, mode, idx, 0, 0, step, optimizer, steps)
-    in_parallel(forward, X, y, model, work, out)
+    kind = np.int64(FORWARD_BACKWARD)
+    run_task(kind, pieces, mode, idx, 0.0, 0.0, step, optimizer, steps, X, y, model, work, out)
     total = sum_of(work.row_loss, rows)
     return total / cast(total, rows) + reg * norm
 
@@ -162,14 +162,18 @@ def train_steps(X, y, model, optimizer, steps, work, out):
             mode = GRADIENT_AND_UPDATE
         else:
             mode = GRADIENT
-        weights = task(WEIGHT_GRADIENT, blocks, mode, idx, lr, reg, step, optimizer, steps)
-        in_parallel(weights, X, y, model, work, out)
+        kind, lr64, reg64 = np.int64(WEIGHT_GRADIENT), np.float64(lr), np.float64(reg)
+        run_task(
+            kind, blocks, mode, idx, lr64, reg64, step, optimizer, steps, X, y, model, work, out
+        )
         if mode == GRADIENT:
             # The gradients were not bound finite: checked before the update is applied.
             if not all_finite(work.grads):
                 return t
-            update = task(WEIGHT_GRADIENT, blocks, UPDATE, idx, lr, reg, step, optimizer, steps)
-            in_parallel(update, X, y, model, work, out)
+            run_task(
+                kind, blocks, np.int64(UPDATE), idx, lr64, reg64, step, optimizer, steps,
+                X, y, model, work, out,
+            )  # fmt: skip
         norm = sum_of(work.partial, blocks)
     return steps.batches.shape[0]
 
@@ -186,8 +190,11 @@ def loss_and_grads(X, y, model, optimizer, steps, work, out):
         X, y, idx, np.int64(INPUT), model, optimizer, steps, np.int64(0), work, out, reg, norm
     )
     blocks = weight_pieces(widths, work)
-    gradient = task(WEIGHT_GRADIENT, blocks, GRADIENT_OF_INPUT, idx, 0, reg, 0, optimizer, steps)
-    in_parallel(gradient, X, y, model, work, out)
+    kind, mode, step = np.int64(WEIGHT_GRADIENT), np.int64(GRADIENT_OF_INPUT), np.int64(0)
+    run_task(
+        kind, blocks, mode, idx, 0.0, np.float64(reg), step, optimizer, steps,
+        X, y, model, work, out,
+    )  # fmt: skip
     return loss, np.isfinite(loss) and all_finite(work.grads)
 
 
@@ -200,8 +207,10 @@ def scores(X, y, model, optimizer, steps, work, out, mode):
     when this is False."""
     rows = X.shape[0]
     pieces = batch_pieces(rows, work.block_max.shape[0])
-    scoring = task(SCORE, pieces, mode, work.yb[:0], 0, 0, 0, optimizer, steps)
-    in_parallel(scoring, X, y, model, work, out)
+    kind, step = np.int64(SCORE), np.int64(0)
+    run_task(
+        kind, pieces, mode, work.yb[:0], 0.0, 0.0, step, optimizer, steps, X, y, model, work, out
+    )
     return rows == 0 or all_below_max(work.row_max, rows, work.partial)
 
 
@@ -210,8 +219,11 @@ def is_finite(X, y, model, optimizer, steps, work, out):
     """Whether every value of X is finite: one vectorised pass, in chunks side by side when X
     is large, that makes no mask."""
     chunks = N_CHUNKS if X.size >= MIN_PARALLEL_WORK else 1
-    check = task(LARGEST, chunks, 0, work.yb[:0], 0, 0, 0, optimizer, steps)
-    in_parallel(check, X, y, model, work, out)
+    kind, none = np.int64(LARGEST), np.int64(0)
+    run_task(
+        kind, np.int64(chunks), none, work.yb[:0], 0.0, 0.0, none, optimizer, steps,
+        X, y, model, work, out,
+    )  # fmt: skip
     return all_below_max(work.partial, chunks, work.partial)
 
 

@@ -96,6 +96,20 @@ def task(kind, pieces, mode, idx, lr, reg, step, optimizer, steps):
 
 
 @kernel
+def run_task(kind, pieces, mode, idx, lr, reg, step, optimizer, steps, X, y, model, work, out):
+    """:func:`in_parallel` on the :class:`Task` of these fields (see :func:`task`).
+
+    The entry point's serial code starts every task through it, so that the Task, inlined as
+    IR, is typed and lowered here once rather than at each of its call sites. The callers
+    pass each field as the type the Task holds (``np.int64`` for the integers, ``np.float64``
+    for ``lr`` and ``reg``): an integer constant is a type of its own in Numba, which would
+    compile another ``run_task``.
+    """
+    t = task(kind, pieces, mode, idx, lr, reg, step, optimizer, steps)
+    in_parallel(t, X, y, model, work, out)
+
+
+@kernel
 def batch_rows(mode, X, idx):
     """The rows of a forward and backward pass: those of X itself (``INPUT``), else the
     minibatch's ``idx``."""
@@ -115,7 +129,6 @@ def _forward_backward_block(lo, hi, p, rows, task, X, y, model, work):
             r = idx[i]
             largest = max(largest, copy_row(X[r], work.Xb[i]))
             yb[i] = y[r]
-        first_layer_rows(lo, hi, readonly(work.Xb), model, work)
     elif mode == COLUMNS_DONE:
         for i in range(lo, hi):
             yb[i] = y[idx[i]]
@@ -126,7 +139,10 @@ def _forward_backward_block(lo, hi, p, rows, task, X, y, model, work):
     else:
         for i in range(lo, hi):
             yb[i] = y[i]
-        first_layer_rows(lo, hi, X, model, work)
+    if mode != COLUMNS_DONE:
+        # One call for both inputs (of one type): LLVM inlines a kernel at each call site.
+        inputs = readonly(work.Xb) if mode == GATHER_ROWS else X
+        first_layer_rows(lo, hi, inputs, model, work)
     upper_rows(lo, hi, task, model, work)
     softmax_cross_entropy_rows(lo, hi, rows, work.S, yb, work.dS, work.row_loss)
     backward_rows(lo, hi, task, model, work)

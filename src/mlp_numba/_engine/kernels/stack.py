@@ -220,10 +220,9 @@ def first_layer_rows(lo, hi, inputs, model, work):
     the pass, which is then compiled once whatever the type of ``inputs``.)"""
     widths, params, first = model.widths, model.params, np.int64(1)
     W, b = weight(params, widths, first), bias(params, widths, first)
-    if widths.shape[0] == 2:
-        dense_rows(lo, hi, inputs, W, b, work.S)
-    else:
-        dense_rows(lo, hi, inputs, W, b, hidden(work.Z, widths, first, work.S.shape[0]))
+    rows = work.S.shape[0]
+    out = work.S if widths.shape[0] == 2 else hidden(work.Z, widths, first, rows)
+    dense_rows(lo, hi, inputs, W, b, out)
 
 
 #: Bytes of W1 above which a training step cuts the minibatch's product with W1 along the
@@ -290,22 +289,19 @@ def upper_rows(lo, hi, task, model, work):
     code, p = model.activation, model.activation_params
     top, rows = widths.shape[0] - 1, work.S.shape[0]
     dropping = task.drop_threshold > 0
-    for layer in range(1, top):
-        Z = hidden(work.Z, widths, layer, rows)
+    for layer in range(1, top + 1):
         if layer > 1:
             below = outputs_seen(work, widths, layer - 1, rows, dropping)
             W, b = weight(params, widths, layer), bias(params, widths, layer)
-            dense_rows(lo, hi, readonly(below), W, b, Z)
-        A = hidden(work.A, widths, layer, rows)
-        activate_rows(code, Z, A, p, lo, hi)
-        if dropping:
-            M, D = hidden(work.M, widths, layer, rows), hidden(work.D, widths, layer, rows)
-            dropout_rows(lo, hi, task, layer, A, M, D)
-    if top > 1:
-        below = outputs_seen(work, widths, top - 1, rows, dropping)
-        W, b = weight(params, widths, top), bias(params, widths, top)
-        # Read-only, as the first layer's input: one compiled dense_rows for both.
-        dense_rows(lo, hi, readonly(below), W, b, work.S)
+            out = work.S if layer == top else hidden(work.Z, widths, layer, rows)
+            # Read-only, as the first layer's input: one compiled dense_rows for both.
+            dense_rows(lo, hi, readonly(below), W, b, out)
+        if layer < top:
+            Z, A = hidden(work.Z, widths, layer, rows), hidden(work.A, widths, layer, rows)
+            activate_rows(code, Z, A, p, lo, hi)
+            if dropping:
+                M, D = hidden(work.M, widths, layer, rows), hidden(work.D, widths, layer, rows)
+                dropout_rows(lo, hi, task, layer, A, M, D)
 
 
 @kernel
@@ -419,15 +415,13 @@ def weight_block(p, task, X, model, work):
     G = layer_gradient(work, widths, layer)
     W, dW = weight(params, widths, layer), weight(grads, widths, layer)
     start = param_start(widths, layer)
-    if layer == 1 and task.mode == GRADIENT_OF_INPUT:
-        norm = weight_rows(lo, hi, task, X, G, W, dW, start)
-    elif layer == 1:
-        norm = weight_rows(lo, hi, task, readonly(work.Xb), G, W, dW, start)
+    if layer == 1:
+        inputs = X if task.mode == GRADIENT_OF_INPUT else readonly(work.Xb)
     else:
         rows, dropping = work.S.shape[0], task.drop_threshold > 0
-        A = outputs_seen(work, widths, layer - 1, rows, dropping)
-        norm = weight_rows(lo, hi, task, readonly(A), G, W, dW, start)
-    work.partial[p] = norm
+        inputs = readonly(outputs_seen(work, widths, layer - 1, rows, dropping))
+    # One call for every input: LLVM inlines a kernel at each call site.
+    work.partial[p] = weight_rows(lo, hi, task, inputs, G, W, dW, start)
     if c == (layer - 1) % chunks:
         b, db = bias(params, widths, layer), bias(grads, widths, layer)
         bias_gradient(task, G, b, db, start + W.size)
