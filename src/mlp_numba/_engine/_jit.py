@@ -107,11 +107,12 @@ _GC_STATE = [0, False]
 def gc_paused():
     """Python's cyclic garbage collector paused within the block, then as it was before.
 
-    A first compile of the engine ran about 10% longer with the collector on (its full
-    collections walk every object the compile keeps); paused, the compile's garbage (about
-    70 MB at its peak) is collected at the first collection after it. Blocks nested or in
-    other threads share one pause: the first in pauses the collector, the last out restores
-    it, and a collector the caller had disabled stays disabled.
+    With the collector on, its full collections during a compile walk every object the
+    compile keeps (about a tenth of a first compile); paused, the compile's cyclic garbage
+    stays until the first collection after it (some 70 MB at the peak of the engine's
+    compile). Blocks nested or in other threads share one pause: the first in pauses the
+    collector, the last out restores it, and a collector the caller had disabled stays
+    disabled.
     """
     with _GC_LOCK:
         if _GC_STATE[0] == 0:
