@@ -58,14 +58,18 @@ def sampler_seed(seed, worker, trials_before):
     return int(np.random.SeedSequence([seed, worker, trials_before]).generate_state(1)[0])
 
 
+def grid_values(space):
+    """The grid sampler's search space: each entry's values, encoded; a range is refused."""
+    ranges = [k for k, spec in space.items() if is_range(spec)]
+    if ranges:
+        raise ValueError(f"sampler 'grid' needs lists of values; {ranges} are ranges")
+    return {k: values(spec) for k, spec in space.items()}
+
+
 def make_sampler(optuna, name, space, seed, shared=False):
     """Optuna's sampler ``name``; ``shared``: other workers run the same study at once."""
     if name == "grid":
-        ranges = [k for k, spec in space.items() if is_range(spec)]
-        if ranges:
-            raise ValueError(f"sampler 'grid' needs lists of values; {ranges} are ranges")
-        grid = {k: values(spec) for k, spec in space.items()}
-        return optuna.samplers.GridSampler(grid, seed=seed)
+        return optuna.samplers.GridSampler(grid_values(space), seed=seed)
     if name == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     # The constant liar counts running trials as bad, so parallel workers spread out.

@@ -44,11 +44,11 @@ from ._optuna_space import (
     MEDIAN_WARMUP_EPOCHS,
     check_same_study,
     fingerprint,
+    grid_values,
     make_pruner,
     make_sampler,
     sampler_seed,
     suggest,
-    values,
 )
 from ._optuna_trials import DuplicateGridPoint, ModelKeeper, claim_grid_point, fail_stale_trials
 from .search import (
@@ -277,10 +277,6 @@ def _check_workers(storage, n_jobs, scheduler):
         )
 
 
-def _grid_size(space):
-    return math.prod(len(values(spec)) for spec in space.values())
-
-
 def run_study(
     data,
     space,
@@ -356,10 +352,10 @@ def run_study(
     if pruner not in PRUNERS:
         raise ValueError(f"pruner must be one of {', '.join(PRUNERS)}, got {pruner!r}")
     _check_names(space)
-    make_sampler(optuna, sampler, space, seed)  # a grid of ranges is refused before any work
+    grid = grid_values(space) if sampler == "grid" else None  # refuses a grid of ranges
     n_trials = v.check_int("n_trials", n_trials, minimum=1)
-    if sampler == "grid":
-        n_trials = min(n_trials, _grid_size(space))
+    if grid is not None:
+        n_trials = min(n_trials, math.prod(len(points) for points in grid.values()))
     epochs = v.check_int("epochs", epochs, minimum=1)
     batch_size = v.check_int("batch_size", batch_size, minimum=1)
     n_jobs = v.check_int("n_jobs", n_jobs, minimum=1)
@@ -374,7 +370,8 @@ def run_study(
     sweep = _Sweep(
         storage=storage, study_name=study.study_name, space=space, sampler=sampler,
         pruner=pruner, n_trials=n_trials, epochs=epochs, batch_size=batch_size, seed=seed,
-        models=models, trials_before=len(study.trials), shared=n_jobs > 1 or bool(scheduler),
+        models=models, trials_before=len(study.get_trials(deepcopy=False)),
+        shared=n_jobs > 1 or bool(scheduler),
         metadata={"study": study.study_name, "storage": shown},
     )  # fmt: skip
     arrays = (data.X_train, data.y_train, data.X_val, data.y_val, data.num_classes)
@@ -386,9 +383,9 @@ def run_study(
     study.best_net, study.best_net_trial = keeper.best(study)
     study.best_net_metadata = None
     if study.best_net is not None:
-        number = study.best_net_trial
-        params = study.trials[number].params
-        study.best_net_metadata = {**sweep.metadata, "trial": number, "params": params}
+        params = study.best_trial.params  # keeper.best gave the best trial's net
+        study.best_net_metadata = {**sweep.metadata, "trial": study.best_net_trial,
+                                   "params": params}  # fmt: skip
     return study
 
 

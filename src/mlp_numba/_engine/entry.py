@@ -146,6 +146,7 @@ def train_steps(X, y, model, optimizer, steps, work, out):
     splits = first_layer_splits(model, work, batch_pieces(X.shape[1], most))
     gather = np.int64(COLUMNS_DONE if splits else GATHER_ROWS)
     norm = weights_norm(model)
+    kind, reg64 = np.int64(WEIGHT_GRADIENT), np.float64(reg)
     for t in range(steps.batches.shape[0]):
         idx, step = steps.batches[t], steps.step0 + t + 1
         loss = _forward_backward(
@@ -162,7 +163,7 @@ def train_steps(X, y, model, optimizer, steps, work, out):
             mode = GRADIENT_AND_UPDATE
         else:
             mode = GRADIENT
-        kind, lr64, reg64 = np.int64(WEIGHT_GRADIENT), np.float64(lr), np.float64(reg)
+        lr64 = np.float64(lr)
         run_task(
             kind, blocks, mode, idx, lr64, reg64, step, optimizer, steps, X, y, model, work, out
         )

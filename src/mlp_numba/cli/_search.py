@@ -162,7 +162,8 @@ def _run_study_command(args):
         seed=args.seed, n_jobs=args.jobs, scheduler=args.scheduler, models=models,
         progress=not args.quiet and args.jobs == 1 and not args.scheduler,
     )  # fmt: skip
-    written = _write_trials(study, out_dir)
+    trials = study.get_trials(deepcopy=False)  # read from the storage once
+    written = _write_trials(trials, out_dir)
     if study.best_net is not None:
         study.best_net.save(out_dir / "best_model.npz",
                             metadata={"search": study.best_net_metadata},
@@ -172,7 +173,7 @@ def _run_study_command(args):
         print(f"the model of the best trial ({study.best_trial.number}) was not kept: no "
               "best_model.npz", file=sys.stderr)  # fmt: skip
     written += _study_plots(study, out_dir)
-    states = [t.state.name for t in study.trials]
+    states = [t.state.name for t in trials]
     print(
         f"best validation accuracy: {study.best_value:.4f} with {study.best_params} "
         f"(trial {study.best_trial.number}); {states.count('PRUNED')} of "
@@ -182,12 +183,12 @@ def _run_study_command(args):
     return 0
 
 
-def _write_trials(study, out_dir):
+def _write_trials(trials, out_dir):
     """``trials.csv`` and ``trials.json``: a row per trial, its state, value, epochs, params."""
     rows = [
         {"trial": t.number, "state": t.state.name, "val_acc": t.value,
          "epochs": t.user_attrs.get("epochs"), **t.params}
-        for t in study.trials
+        for t in trials
     ]  # fmt: skip
     columns = sorted({k for row in rows for k in row}, key=lambda k: (k not in rows[0], k))
     write_rows(out_dir, "trials", rows, columns)
