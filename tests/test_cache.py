@@ -44,6 +44,7 @@ print(hits, ",".join(heavy) or "-", user(np.arange(4.0)))
 
 def run(code, cache_dir):
     env = dict(os.environ, NUMBA_CACHE_DIR=str(cache_dir))
+    env.pop("MLP_NUMBA_CACHE_DIR", None)  # it would win over NUMBA_CACHE_DIR
     out = subprocess.run(
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600
     )
